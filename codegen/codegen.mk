@@ -1,0 +1,1 @@
+# codegen/: streamc, the .stream compiler. (Placeholder until streamc lands.)
