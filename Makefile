@@ -74,11 +74,11 @@ $(BUILD)/%.o: $(BUILD)/%.c
 # The suite: a throwaway PostgreSQL cluster, every test file under prove,
 # each test with its own database (tests/lib/run-test).
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(TEST_DEPS)
+	$(Q)$(MAKE) --no-print-directory -j$(shell nproc) all $(TEST_BINS) $(TEST_DEPS)
 	$(Q)ST_BUILD=$(BUILD) SAN=$(SAN) scripts/test.sh $(TESTS)
 
 run: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory -j$(shell nproc) all
 	$(Q)ST_BUILD=$(BUILD) scripts/run.sh
 
 migrate: all
