@@ -40,7 +40,9 @@ TEST_BINS :=
 TEST_DEPS :=
 CLEAN :=
 
-.PHONY: all deps gen test run migrate bench fuzz install clean db-start db-stop
+.PHONY: all deps gen test run migrate bench fuzz install clean
+# Keep intermediate files (objects of tests, re2c output): they are cached work.
+.SECONDARY:
 all:
 
 deps:

@@ -21,7 +21,7 @@ bindir=$(pg_config --bindir 2>/dev/null || true)
 
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
