@@ -46,31 +46,31 @@ static void path_prepend(st_verr *e, const char *p, size_t n)
 	memcpy(e->path, "...", 3);
 }
 
-static int prefix_name(st_verr *e, const char *name, size_t len)
+/* "range" + "end" -> "range.end", "[0]" + "x" -> "[0].x", but
+ * "tags" + "[3]" -> "tags[3]": a '.' goes before a path that is a name. */
+static int prefix(st_verr *e, const char *p, size_t len)
 {
-	/* "range" + "end" -> "range.end", but "tags" + "[3]" -> "tags[3]" */
 	if (e->start < VERR_EMPTY && e->path[e->start] != '[')
 		path_prepend(e, ".", 1);
-	path_prepend(e, name, len);
+	path_prepend(e, p, len);
 	return -1;
 }
 
 int st_verr_in_field(st_verr *e, const char *name)
 {
-	return prefix_name(e, name, strlen(name));
+	return prefix(e, name, strlen(name));
 }
 
 int st_verr_in_key(st_verr *e, const char *key, size_t len)
 {
-	return prefix_name(e, key, len);
+	return prefix(e, key, len);
 }
 
 int st_verr_in_index(st_verr *e, size_t index)
 {
 	char tmp[32];
 	int n = snprintf(tmp, sizeof(tmp), "[%zu]", index);
-	path_prepend(e, tmp, (size_t)n);
-	return -1;
+	return prefix(e, tmp, (size_t)n);
 }
 
 const char *st_verr_path(const st_verr *e)
