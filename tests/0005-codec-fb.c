@@ -187,7 +187,7 @@ static int build_fixture(st_fbb *b, const uint8_t **data, size_t *len)
 	return st_fbb_finish(b, root, "CDC1", data, len);
 }
 
-static char tmpdir[64];
+static char tmpdir[200];
 static const char *srcdir;
 
 static int have_flatc(void)
@@ -548,7 +548,9 @@ static void test_builder_errors(void)
 int main(void)
 {
 	srcdir = getenv("ST_SRCDIR") ? getenv("ST_SRCDIR") : ".";
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/st-codec-fb.XXXXXX");
+	/* run-test gives each test a scratch folder in ST_TMP */
+	const char *tmp = getenv("ST_TMP") ? getenv("ST_TMP") : "/tmp";
+	snprintf(tmpdir, sizeof(tmpdir), "%s/st-codec-fb.XXXXXX", tmp);
 	if (!mkdtemp(tmpdir))
 		BAIL_OUT("mkdtemp");
 
@@ -585,7 +587,7 @@ int main(void)
 	test_depth();
 	test_builder_errors();
 
-	char cmd[128];
+	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmpdir);
