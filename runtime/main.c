@@ -1,11 +1,15 @@
 /* main.c: streamerd's entry point: `streamerd migrate` or the server. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libpq-fe.h>
 
+#include "daemon.h"
 #include "migrate.h"
+#include "streamer/registry.h"
 
 static void quiet_notice(void *arg, const char *msg)
 {
@@ -53,6 +57,5 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "migrate") == 0)
 		return cmd_migrate();
-	fprintf(stderr, "streamerd: the server is not built yet; try `streamerd migrate`\n");
-	return 2;
+	return st__daemon_main(argc, argv, &st_registry_main);
 }

@@ -31,3 +31,11 @@ $(STREAMERD): $(BUILD)/runtime/main.o $(GEN_OBJ) $(LIBSTREAMER)
 		$(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
 
 all: $(LIBSTREAMER) $(STREAMERD)
+
+# streamer-cli: tokens for development and tests (cli/).
+CLI := $(BUILD)/streamer-cli
+$(CLI): $(BUILD)/cli/main.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+
+all: $(CLI)

@@ -1,0 +1,26 @@
+/* msg.h: an encoded outbound WebSocket message, shared (refcounted) by
+ * every connection it goes to, with the headroom lws_write needs. */
+#ifndef STREAMER_MSG_H
+#define STREAMER_MSG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "metrics.h"
+
+typedef struct st__msg {
+	atomic_int refs;
+	bool binary;          /* FlatBuffers frame, else JSON text */
+	bool final;           /* a request's last message (never dropped) */
+	st__msg_type type;    /* counted in messages_out */
+	size_t len;
+	unsigned char *data;  /* len bytes, with LWS_PRE writable bytes before */
+} st__msg;
+
+/* A copy of p[0..len) with one reference. NULL on OOM. */
+st__msg *st__msg_create(const void *p, size_t len, bool binary, st__msg_type t);
+st__msg *st__msg_ref(st__msg *m);
+void st__msg_unref(st__msg *m);
+
+#endif

@@ -1,0 +1,24 @@
+/* pool.h: a fixed set of threads running jobs from a bounded queue. */
+#ifndef STREAMER_POOL_H
+#define STREAMER_POOL_H
+
+#include <stddef.h>
+
+typedef struct st__pool st__pool;
+
+/* A job: fn(arg) runs once on a pool thread; it owns arg. */
+typedef void (*st__pool_fn)(void *arg);
+
+/* `nthreads` threads, at most `max_queued` jobs waiting. NULL on failure. */
+st__pool *st__pool_create(int nthreads, size_t max_queued);
+/* Runs every job already queued, then joins the threads and frees. */
+void st__pool_free(st__pool *p);
+
+/* Queues a job; -1 when the queue is full or the pool is stopping (the
+ * caller still owns arg). Thread-safe. */
+int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
+
+/* Jobs queued plus running. */
+size_t st__pool_busy(st__pool *p);
+
+#endif

@@ -1,0 +1,761 @@
+/* router.c: envelope -> action -> permission -> decode/validate -> handler
+ * (on the pool) -> response. JSON text frames; binary frames answer
+ * VALIDATION_ERROR until the FlatBuffers envelope is wired in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "req.h"
+#include "router.h"
+
+typedef enum env_type {
+	T_REQUEST, T_CANCEL, T_STATUS, T_LIST, T_PING, T_UNKNOWN,
+} env_type;
+
+/* A parsed envelope; strings live in the loop's arena. */
+typedef struct envelope {
+	env_type type;
+	st_str id, action, request_id, trace_id;
+	const char *payload; /* raw JSON text of the payload value */
+	size_t payload_len;
+	bool has_id, has_action, has_request_id, has_payload;
+} envelope;
+
+static struct {
+	const st_registry *reg;
+	const st__config *cfg;
+	st__pool *pool;
+	st__async *async;
+	st__send_fn send;
+	st_arena *loop_arena; /* envelope strings; reset per message */
+} R;
+
+/* --- ids and time ---------------------------------------------------------- */
+
+static _Thread_local uint64_t rng[2];
+
+static uint64_t rng_next(void)
+{
+	if (!rng[0] && !rng[1]) {
+		if (getrandom(rng, sizeof rng, 0) != sizeof rng) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			rng[0] = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+			rng[1] = (uint64_t)(uintptr_t)&ts | 1;
+		}
+	}
+	/* xorshift128+ */
+	uint64_t s1 = rng[0];
+	const uint64_t s0 = rng[1];
+	rng[0] = s0;
+	s1 ^= s1 << 23;
+	rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+	return rng[1] + s0;
+}
+
+void st__uuid_text(char out[37])
+{
+	uint8_t b[16];
+	uint64_t a = rng_next(), c = rng_next();
+	memcpy(b, &a, 8);
+	memcpy(b + 8, &c, 8);
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	static const char hex[] = "0123456789abcdef";
+	char *o = out;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 15];
+	}
+	*o = '\0';
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- encoders ---------------------------------------------------------------- */
+
+/* {"type":T[,"request_id":R][,"id":I] -- the caller closes it. */
+static void w_head(st_buf *b, const char *type, const char *request_id,
+		   const char *id)
+{
+	st_buf_lit(b, "{\"type\":");
+	st_jw_str(b, type, strlen(type));
+	if (request_id && *request_id) {
+		st_buf_lit(b, ",\"request_id\":");
+		st_jw_str(b, request_id, strlen(request_id));
+	}
+	if (id) {
+		st_buf_lit(b, ",\"id\":");
+		st_jw_str(b, id, strlen(id));
+	}
+}
+
+static void w_error(st_buf *b, const char *request_id, const char *id,
+		    const char *code, const char *message, const char *field,
+		    long retry_after_ms)
+{
+	if (!message)
+		message = st__builtin_message(code);
+	if (!message)
+		message = "Error";
+	w_head(b, "error", request_id, id);
+	st_buf_lit(b, ",\"error\":{\"code\":");
+	st_jw_str(b, code, strlen(code));
+	st_buf_lit(b, ",\"message\":");
+	st_jw_str(b, message, strlen(message));
+	if (field) {
+		st_buf_lit(b, ",\"field\":");
+		st_jw_str(b, field, strlen(field));
+	}
+	if (retry_after_ms >= 0)
+		st_buf_printf(b, ",\"retry_after_ms\":%ld", retry_after_ms);
+	st_buf_lit(b, "}}");
+}
+
+/* The finished buffer as a message; an encoder that overflowed becomes an
+ * INTERNAL_ERROR so that the request still gets its one answer. */
+static st__msg *finish(st_buf *b, st__msg_type t, const char *request_id,
+		       const char *id)
+{
+	if (b->failed) {
+		st_buf_reset(b);
+		w_error(b, request_id, id, ST_E_INTERNAL_ERROR,
+			"the answer is too large", NULL, -1);
+		t = ST__MT_ERROR;
+	}
+	st__msg *m = st__msg_create(b->data ? b->data : "", b->len, false, t);
+	st_buf_fini(b);
+	return m;
+}
+
+static void send_msg(const char *conn_id, st__msg *m, bool final)
+{
+	if (!m)
+		return; /* OOM: nothing better to do */
+	m->final = final;
+	R.send(conn_id, m);
+}
+
+static void send_error(const char *conn_id, const char *request_id,
+		       const char *id, const char *code, const char *message,
+		       const char *field)
+{
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	w_error(&b, request_id, id, code, message, field, -1);
+	send_msg(conn_id, finish(&b, ST__MT_ERROR, request_id, id), true);
+}
+
+st__msg *st__router_error_msg(bool binary, const char *code, const char *message,
+			      long retry_after_ms)
+{
+	(void)binary;
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	w_error(&b, NULL, NULL, code, message, NULL, retry_after_ms);
+	return finish(&b, ST__MT_ERROR, NULL, NULL);
+}
+
+st__msg *st__router_event_msg(const st__event *ev, st__format f)
+{
+	(void)f;
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	st__msg_type t = ST__MT_ERROR;
+	switch (ev->kind) {
+	case ST__EV_ACK:
+		t = ST__MT_ACK;
+		w_head(&b, "acknowledgment", ev->request_id, ev->client_id);
+		st_buf_printf(&b, ",\"status\":\"queued\",\"estimated_duration_ms\":%u}",
+			      ev->estimated_duration_ms);
+		break;
+	case ST__EV_PROGRESS:
+		t = ST__MT_PROGRESS;
+		w_head(&b, "progress", ev->request_id, ev->client_id);
+		st_buf_lit(&b, ",\"percentage\":");
+		st_jw_f64(&b, ev->percentage);
+		st_buf_lit(&b, ",\"message\":");
+		st_jw_str(&b, ev->message ? ev->message : "",
+			  ev->message ? strlen(ev->message) : 0);
+		st_buf_printf(&b, ",\"timestamp\":%lld}", (long long)ev->timestamp_ms);
+		break;
+	case ST__EV_COMPLETE:
+		t = ST__MT_COMPLETE;
+		w_head(&b, "complete", ev->request_id, ev->client_id);
+		st_buf_lit(&b, ",\"success\":true,\"data\":");
+		if (ev->result_json && *ev->result_json)
+			st_buf_append(&b, ev->result_json, strlen(ev->result_json));
+		else
+			st_buf_lit(&b, "null");
+		st_buf_printf(&b, ",\"timestamp\":%lld}", (long long)ev->timestamp_ms);
+		break;
+	case ST__EV_ERROR:
+		w_error(&b, ev->request_id, ev->client_id,
+			ev->error_code ? ev->error_code : ST_E_INTERNAL_ERROR,
+			ev->error_message, NULL, -1);
+		break;
+	}
+	st__msg *m = finish(&b, t, ev->request_id, ev->client_id);
+	if (m)
+		m->final = ev->kind == ST__EV_COMPLETE || ev->kind == ST__EV_ERROR;
+	return m;
+}
+
+/* --- the envelope --------------------------------------------------------- */
+
+static int env_str(st_json *j, st_str *out, size_t max, const char *name,
+		   st_verr *e)
+{
+	if (st_json_str(j, R.loop_arena, out, NULL, e) < 0)
+		return st_verr_in_field(e, name);
+	if (out->len > max) {
+		st_verr_set(e, "must be at most %zu bytes", max);
+		return st_verr_in_field(e, name);
+	}
+	return 0;
+}
+
+/* Parses a JSON envelope. 0, or -1 with the reason (and field) in e. */
+static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e)
+{
+	st_json j;
+	st_str key;
+	int r;
+	memset(env, 0, sizeof *env);
+	st_json_init(&j, buf, len);
+	if (st_json_obj_begin(&j, e) < 0) {
+		st_verr_init(e);
+		return st_verr_set(e, "the message must be a JSON object");
+	}
+	while ((r = st_json_obj_key(&j, R.loop_arena, &key, e)) == 1) {
+		if (st_json_null(&j))
+			continue; /* null is absent */
+		if (!strcmp(key.ptr, "type")) {
+			st_str t;
+			if (env_str(&j, &t, 32, "type", e) < 0)
+				return -1;
+			env->type = !strcmp(t.ptr, "request") ? T_REQUEST
+				  : !strcmp(t.ptr, "cancel")  ? T_CANCEL
+				  : !strcmp(t.ptr, "status")  ? T_STATUS
+				  : !strcmp(t.ptr, "list")    ? T_LIST
+				  : !strcmp(t.ptr, "ping")    ? T_PING
+							      : T_UNKNOWN;
+		} else if (!strcmp(key.ptr, "id")) {
+			if (env_str(&j, &env->id, ST__CLIENT_ID_MAX, "id", e) < 0)
+				return -1;
+			env->has_id = true;
+		} else if (!strcmp(key.ptr, "action")) {
+			if (env_str(&j, &env->action, ST__ACTION_NAME_MAX, "action", e) < 0)
+				return -1;
+			env->has_action = true;
+		} else if (!strcmp(key.ptr, "request_id")) {
+			if (env_str(&j, &env->request_id, 64, "request_id", e) < 0)
+				return -1;
+			env->has_request_id = true;
+		} else if (!strcmp(key.ptr, "payload")) {
+			if (st_json_skip(&j, &env->payload, &env->payload_len, e) < 0)
+				return st_verr_in_field(e, "payload");
+			env->has_payload = true;
+		} else if (!strcmp(key.ptr, "metadata")) {
+			if (st_json_obj_begin(&j, e) < 0)
+				return st_verr_in_field(e, "metadata");
+			st_str k2;
+			while ((r = st_json_obj_key(&j, R.loop_arena, &k2, e)) == 1) {
+				if (!strcmp(k2.ptr, "trace_id") && !st_json_null(&j)) {
+					if (env_str(&j, &env->trace_id, ST__TRACE_ID_MAX,
+						    "trace_id", e) < 0)
+						return st_verr_in_field(e, "metadata");
+				} else if (st_json_skip(&j, NULL, NULL, e) < 0) {
+					return st_verr_in_field(e, "metadata");
+				}
+			}
+			if (r < 0)
+				return st_verr_in_field(e, "metadata");
+		} else if (st_json_skip(&j, NULL, NULL, e) < 0) {
+			return -1;
+		}
+	}
+	if (r < 0 || st_json_end(&j, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* --- the request on the pool ------------------------------------------------ */
+
+typedef struct job {
+	const st_action *act;
+	char conn_id[64];
+	char request_id[37];
+	char *client_id;  /* NULL when none */
+	char *trace_id;   /* NULL when none */
+	char *user_id, *tenant_id;
+	char *payload;    /* the payload's JSON text; "{}" when absent */
+	size_t payload_len;
+	st__format format;
+	int64_t t0;       /* when the frame arrived (monotonic ns) */
+	char mem[];       /* the strings above */
+} job;
+
+/* Copies `s` into the job's tail at *off. */
+static char *job_put(job *jb, size_t *off, const char *s, size_t n)
+{
+	char *p = jb->mem + *off;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	*off += n + 1;
+	return p;
+}
+
+static job *job_create(const st_action *act, const st__router_conn *c,
+		       const envelope *env, const char *request_id, int64_t t0)
+{
+	const char *pl = env->has_payload ? env->payload : "{}";
+	size_t pll = env->has_payload ? env->payload_len : 2;
+	size_t ul = strlen(c->claims->sub), tl = strlen(c->claims->tenant_id);
+	size_t need = pll + ul + tl + env->id.len + env->trace_id.len + 5;
+	job *jb = malloc(sizeof *jb + need);
+	if (!jb)
+		return NULL;
+	size_t off = 0;
+	jb->act = act;
+	snprintf(jb->conn_id, sizeof jb->conn_id, "%s", c->conn_id);
+	memcpy(jb->request_id, request_id, 37);
+	jb->payload = job_put(jb, &off, pl, pll);
+	jb->payload_len = pll;
+	jb->user_id = job_put(jb, &off, c->claims->sub, ul);
+	jb->tenant_id = job_put(jb, &off, c->claims->tenant_id, tl);
+	jb->client_id = env->has_id ? job_put(jb, &off, env->id.ptr, env->id.len) : NULL;
+	jb->trace_id = env->trace_id.ptr ? job_put(jb, &off, env->trace_id.ptr,
+						   env->trace_id.len) : NULL;
+	jb->format = ST__FMT_JSON;
+	jb->t0 = t0;
+	return jb;
+}
+
+/* The answer of a refused/failed request, with its metrics. */
+static void job_error(job *jb, const char *code, const char *message,
+		      const char *field)
+{
+	st__metrics_request(jb->act, code);
+	st__metrics_e2e_seconds(jb->act, (double)(mono_ns() - jb->t0) / 1e9);
+	send_error(jb->conn_id, jb->request_id, jb->client_id, code, message, field);
+}
+
+/* The error the handler or validator recorded. */
+static void job_req_error(job *jb, const st_req *req)
+{
+	bool undeclared;
+	const char *code = st__req_wire_code(req, &undeclared);
+	const char *msg = req->err_message;
+	if (undeclared) {
+		st__logctx lc = { jb->conn_id, jb->request_id, jb->trace_id };
+		st__log(ST__LOG_WARN, &lc, req->err_code ? "undeclared error code"
+			: "handler failed without st_fail",
+			"action=%s code=%s message=%s", jb->act->name, req->err_code,
+			req->err_message);
+		msg = NULL;
+	}
+	job_error(jb, code, msg, req->err_field);
+}
+
+/* What the submit callback needs after the job is gone. */
+typedef struct async_ctx {
+	char conn_id[64];
+	char request_id[37];
+	const st_action *act;
+	int64_t t0;
+	char *client_id; /* in mem */
+	char mem[];
+} async_ctx;
+
+/* A new request's acknowledgment was posted by the engine; a repeated
+ * client id gets the earlier request's id and status here; a failure its
+ * error. */
+static void async_done(void *ud, const st__submit_result *r)
+{
+	async_ctx *ac = ud;
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	st__msg_type t = ST__MT_ACK;
+	if (r->error_code) {
+		st__metrics_request(ac->act, r->error_code);
+		w_error(&b, r->request_id ? r->request_id : ac->request_id,
+			ac->client_id, r->error_code, NULL, NULL, -1);
+		t = ST__MT_ERROR;
+	} else if (r->existing) {
+		w_head(&b, "acknowledgment", r->request_id, ac->client_id);
+		st_buf_lit(&b, ",\"status\":");
+		const char *s = r->status ? r->status : "pending";
+		st_jw_str(&b, s, strlen(s));
+		st_buf_printf(&b, ",\"estimated_duration_ms\":%u}", ac->act->duration_ms);
+	}
+	st__metrics_e2e_seconds(ac->act, (double)(mono_ns() - ac->t0) / 1e9);
+	if (b.len)
+		send_msg(ac->conn_id, finish(&b, t, ac->request_id, ac->client_id),
+			 r->error_code != NULL);
+	else
+		st_buf_fini(&b);
+	free(ac);
+}
+
+static void job_async(job *jb, const void *payload)
+{
+	if (!R.async) {
+		job_error(jb, ST_E_SERVICE_UNAVAILABLE,
+			  "async actions are not available on this server", NULL);
+		return;
+	}
+	st_buf pj;
+	st_buf_init(&pj, ST__REQ_ARENA_MAX);
+	jb->act->payload_encode_json(payload, &pj);
+	size_t cl = jb->client_id ? strlen(jb->client_id) : 0;
+	async_ctx *ac = malloc(sizeof *ac + cl + 1);
+	if (pj.failed || !ac) {
+		free(ac);
+		st_buf_fini(&pj);
+		job_error(jb, ST_E_INTERNAL_ERROR, NULL, NULL);
+		return;
+	}
+	memcpy(ac->conn_id, jb->conn_id, sizeof ac->conn_id);
+	memcpy(ac->request_id, jb->request_id, sizeof ac->request_id);
+	ac->act = jb->act;
+	ac->t0 = jb->t0;
+	ac->client_id = jb->client_id ? memcpy(ac->mem, jb->client_id, cl + 1) : NULL;
+	st__submit s = {
+		.action = jb->act,
+		.user_id = jb->user_id,
+		.tenant_id = jb->tenant_id,
+		.client_id = jb->client_id,
+		.connection_id = jb->conn_id,
+		.payload_json = pj.data ? pj.data : "{}",
+		.payload_len = pj.data ? pj.len : 2,
+	};
+	if (st__async_submit(R.async, &s, async_done, ac) < 0) {
+		free(ac);
+		job_error(jb, ST_E_SERVICE_UNAVAILABLE, NULL, NULL);
+	}
+	st_buf_fini(&pj);
+}
+
+static void job_run(void *arg)
+{
+	job *jb = arg;
+	const st_action *act = jb->act;
+	st_arena *a = st_arena_create(ST__REQ_ARENA_MAX);
+	void *payload = a ? st_arena_alloc(a, act->payload_size ? act->payload_size : 1) : NULL;
+	void *result = a ? st_arena_alloc(a, act->result_size ? act->result_size : 1) : NULL;
+	if (!payload || !result) {
+		job_error(jb, ST_E_INTERNAL_ERROR, "out of memory", NULL);
+		goto done;
+	}
+
+	st_verr e;
+	st_verr_init(&e);
+	st_json j;
+	st_json_init(&j, jb->payload, jb->payload_len);
+	if (act->payload_decode_json(&j, payload, a, &e) < 0 || st_json_end(&j, &e) < 0) {
+		char field[ST_VERR_PATH_MAX + 16];
+		const char *p = st_verr_path(&e);
+		snprintf(field, sizeof field, "payload%s%s",
+			 *p && *p != '[' ? "." : "", p);
+		job_error(jb, ST_E_VALIDATION_ERROR, e.msg[0] ? e.msg : NULL, field);
+		goto done;
+	}
+
+	st_req req;
+	st__req_init(&req, a, act, jb->user_id, jb->tenant_id);
+	req.client_id = jb->client_id ? jb->client_id : "";
+	if (act->validate && act->validate(&req, payload) != ST_OK) {
+		job_req_error(jb, &req);
+		goto done;
+	}
+	if (act->duration_ms > R.cfg->async_threshold_ms) {
+		job_async(jb, payload);
+		goto done;
+	}
+
+	int64_t h0 = mono_ns();
+	int rc = act->handler(&req, payload, result);
+	st__metrics_handler_seconds(act, (double)(mono_ns() - h0) / 1e9);
+	if (rc == ST_DEFER) {
+		job_async(jb, payload);
+		goto done;
+	}
+	if (rc != ST_OK) {
+		if (rc != ST_FAIL && !req.err_code)
+			st_fail(&req, "(bad return value)", NULL);
+		job_req_error(jb, &req);
+		goto done;
+	}
+
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	w_head(&b, "response", jb->request_id, jb->client_id);
+	st_buf_lit(&b, ",\"success\":true,\"data\":");
+	act->result_encode_json(result, &b);
+	st_buf_lit(&b, "}");
+	if (b.failed) {
+		st_buf_fini(&b);
+		job_error(jb, ST_E_INTERNAL_ERROR, "the result is too large", NULL);
+		goto done;
+	}
+	st__metrics_request(act, NULL);
+	st__metrics_e2e_seconds(act, (double)(mono_ns() - jb->t0) / 1e9);
+	send_msg(jb->conn_id, finish(&b, ST__MT_RESPONSE, jb->request_id, jb->client_id), true);
+done:
+	st_arena_free(a);
+	free(jb);
+}
+
+/* --- dispatch (service thread) ---------------------------------------------- */
+
+static const st_action *lookup(const char *name)
+{
+	size_t lo = 0, hi = R.reg->n_actions;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(name, R.reg->actions[mid].name);
+		if (c == 0)
+			return &R.reg->actions[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* For cancel/status/list answers. */
+typedef enum ctl_kind { CTL_CANCEL, CTL_STATUS, CTL_LIST } ctl_kind;
+
+typedef struct ctl_ctx {
+	char conn_id[64];
+	ctl_kind kind;
+	char *client_id;
+	char mem[];
+} ctl_ctx;
+
+/* One request's state as protocol.md's status object. */
+static void w_state(st_buf *b, const st__req_state *s, bool with_ids)
+{
+	st_buf_lit(b, "{");
+	if (with_ids) {
+		st_buf_lit(b, "\"request_id\":");
+		st_jw_str(b, s->request_id, strlen(s->request_id));
+		st_buf_lit(b, ",\"action\":");
+		st_jw_str(b, s->action, strlen(s->action));
+		if (s->client_id) {
+			st_buf_lit(b, ",\"id\":");
+			st_jw_str(b, s->client_id, strlen(s->client_id));
+		}
+		st_buf_lit(b, ",");
+	}
+	st_buf_lit(b, "\"status\":");
+	st_jw_str(b, s->status, strlen(s->status));
+	st_buf_lit(b, ",\"percentage\":");
+	st_jw_f64(b, s->percentage);
+	st_buf_lit(b, ",\"message\":");
+	st_jw_str(b, s->message ? s->message : "", s->message ? strlen(s->message) : 0);
+	st_buf_printf(b, ",\"attempts\":%d,\"created_at\":", s->attempts);
+	st_jw_time(b, s->created_ms);
+	if (s->result_json) {
+		st_buf_lit(b, ",\"result\":");
+		st_buf_append(b, s->result_json, strlen(s->result_json));
+	}
+	if (s->error_json) {
+		st_buf_lit(b, ",\"error\":");
+		st_buf_append(b, s->error_json, strlen(s->error_json));
+	}
+	st_buf_lit(b, "}");
+}
+
+static void ctl_done(void *ud, const st__query_result *r)
+{
+	ctl_ctx *cc = ud;
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	st__msg_type t = ST__MT_ERROR;
+	const char *rid = r->n && cc->kind != CTL_LIST ? r->items[0].request_id : NULL;
+	if (r->error_code) {
+		w_error(&b, NULL, cc->client_id, r->error_code, NULL, NULL, -1);
+	} else if (cc->kind == CTL_LIST) {
+		t = ST__MT_LIST;
+		w_head(&b, "list", NULL, cc->client_id);
+		st_buf_lit(&b, ",\"data\":[");
+		for (size_t i = 0; i < r->n; i++) {
+			if (i)
+				st_buf_lit(&b, ",");
+			w_state(&b, &r->items[i], true);
+		}
+		st_buf_lit(&b, "]}");
+	} else if (r->n == 0) {
+		w_error(&b, NULL, cc->client_id, ST_E_NOT_FOUND, NULL, NULL, -1);
+	} else {
+		t = ST__MT_STATUS;
+		w_head(&b, "status", rid, cc->client_id);
+		st_buf_lit(&b, ",\"data\":");
+		w_state(&b, &r->items[0], false);
+		st_buf_lit(&b, "}");
+	}
+	send_msg(cc->conn_id, finish(&b, t, rid, cc->client_id), false);
+	free(cc);
+}
+
+static void control(const st__router_conn *c, const envelope *env, ctl_kind kind)
+{
+	const char *cid = env->has_id ? env->id.ptr : NULL;
+	if (kind != CTL_LIST && !env->has_request_id) {
+		send_error(c->conn_id, NULL, cid, ST_E_VALIDATION_ERROR,
+			   "request_id is required", "request_id");
+		return;
+	}
+	size_t cl = cid ? env->id.len : 0;
+	ctl_ctx *cc = malloc(sizeof *cc + cl + 1);
+	if (!cc)
+		return;
+	snprintf(cc->conn_id, sizeof cc->conn_id, "%s", c->conn_id);
+	cc->kind = kind;
+	cc->client_id = cid ? memcpy(cc->mem, cid, cl + 1) : NULL;
+	const char *u = c->claims->sub, *t = c->claims->tenant_id;
+	const char *rq = env->has_request_id ? env->request_id.ptr : NULL;
+	int rc = -1;
+	if (R.async) {
+		switch (kind) {
+		case CTL_CANCEL:
+			rc = st__async_cancel(R.async, t, u, rq, ctl_done, cc);
+			break;
+		case CTL_STATUS:
+			rc = st__async_status(R.async, t, u, rq, c->conn_id, ctl_done, cc);
+			break;
+		case CTL_LIST:
+			rc = st__async_list(R.async, t, u, ctl_done, cc);
+			break;
+		}
+	}
+	if (rc < 0) {
+		free(cc);
+		send_error(c->conn_id, NULL, cid, ST_E_SERVICE_UNAVAILABLE,
+			   "async requests are not available on this server", NULL);
+	}
+}
+
+void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
+			 bool binary)
+{
+	int64_t t0 = mono_ns();
+	envelope env;
+	st_verr e;
+	st_verr_init(&e);
+	st_arena_reset(R.loop_arena);
+	if (binary) {
+		st__metrics_in(ST__MT_INVALID);
+		send_error(c->conn_id, NULL, NULL, ST_E_VALIDATION_ERROR,
+			   "binary frames are not supported yet", NULL);
+		return;
+	}
+	if (env_parse_json(buf, len, &env, &e) < 0) {
+		st__metrics_in(ST__MT_INVALID);
+		const char *p = st_verr_path(&e);
+		send_error(c->conn_id, NULL, env.has_id ? env.id.ptr : NULL,
+			   ST_E_VALIDATION_ERROR, e.msg[0] ? e.msg : NULL, *p ? p : NULL);
+		return;
+	}
+	const char *cid = env.has_id ? env.id.ptr : NULL;
+	switch (env.type) {
+	case T_PING: {
+		st__metrics_in(ST__MT_PING);
+		st_buf b;
+		st_buf_init(&b, 1024);
+		w_head(&b, "pong", NULL, cid);
+		st_buf_lit(&b, "}");
+		send_msg(c->conn_id, finish(&b, ST__MT_PONG, NULL, cid), false);
+		return;
+	}
+	case T_CANCEL:
+		st__metrics_in(ST__MT_CANCEL);
+		control(c, &env, CTL_CANCEL);
+		return;
+	case T_STATUS:
+		st__metrics_in(ST__MT_STATUS);
+		control(c, &env, CTL_STATUS);
+		return;
+	case T_LIST:
+		st__metrics_in(ST__MT_LIST);
+		control(c, &env, CTL_LIST);
+		return;
+	case T_UNKNOWN:
+		st__metrics_in(ST__MT_INVALID);
+		send_error(c->conn_id, NULL, cid, ST_E_VALIDATION_ERROR,
+			   "unknown message type", "type");
+		return;
+	case T_REQUEST:
+		break;
+	}
+
+	st__metrics_in(ST__MT_REQUEST);
+	char rid[37];
+	st__uuid_text(rid);
+	st__logctx lc = { c->conn_id, rid, env.trace_id.ptr };
+	if (!env.has_action || env.action.len == 0) {
+		st__metrics_request(NULL, ST_E_VALIDATION_ERROR);
+		send_error(c->conn_id, rid, cid, ST_E_VALIDATION_ERROR,
+			   "action is required", "action");
+		return;
+	}
+	const st_action *act = lookup(env.action.ptr);
+	if (!act) {
+		char msg[ST__ACTION_NAME_MAX + 32];
+		snprintf(msg, sizeof msg, "unknown action '%s'", env.action.ptr);
+		st__metrics_request(NULL, ST_E_INVALID_ACTION);
+		send_error(c->conn_id, rid, cid, ST_E_INVALID_ACTION, msg, "action");
+		return;
+	}
+	if (act->permission && !st__claims_has(c->claims, act->permission)) {
+		char msg[ST__CLAIM_MAX + 64];
+		snprintf(msg, sizeof msg, "permission '%s' is required", act->permission);
+		st__metrics_request(act, ST_E_FORBIDDEN);
+		send_error(c->conn_id, rid, cid, ST_E_FORBIDDEN, msg, NULL);
+		return;
+	}
+	job *jb = job_create(act, c, &env, rid, t0);
+	if (!jb || st__pool_submit(R.pool, job_run, jb) < 0) {
+		free(jb);
+		st__metrics_count(ST__C_POOL_FULL);
+		st__metrics_request(act, ST_E_SERVICE_UNAVAILABLE);
+		st__log(ST__LOG_WARN, &lc, "handler pool full", "action=%s", act->name);
+		send_error(c->conn_id, rid, cid, ST_E_SERVICE_UNAVAILABLE,
+			   "the server is busy; retry later", NULL);
+		return;
+	}
+	if (st__log_enabled(ST__LOG_DEBUG))
+		st__log(ST__LOG_DEBUG, &lc, "request", "action=%s", act->name);
+}
+
+int st__router_init(const st_registry *reg, const st__config *cfg,
+		    st__pool *pool, st__async *async, st__send_fn send)
+{
+	R.async = async;
+	R.reg = reg;
+	R.cfg = cfg;
+	R.pool = pool;
+	R.send = send;
+	R.loop_arena = st_arena_create(cfg->max_frame * 2 + 65536);
+	return R.loop_arena ? 0 : -1;
+}
+
+void st__router_fini(void)
+{
+	st_arena_free(R.loop_arena);
+	R.loop_arena = NULL;
+}

@@ -1,0 +1,832 @@
+/* server.c: libwebsockets server. The service thread owns every connection;
+ * other threads reach them only through the outbox (a mutex-protected
+ * list, then lws_cancel_service), drained in EVENT_WAIT_CANCELLED. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+#include "server.h"
+
+#define CONN_BUCKETS 4096       /* connection id hash */
+#define OUTBOX_MAX 262144       /* messages waiting for the service thread */
+#define RX_KEEP 4096            /* reassembly buffer kept between messages */
+#define URLARG_MAX (ST__TOKEN_MAX + 512)
+#define ABUSE_WINDOW_NS 10000000000LL /* strikes are counted over 10 s */
+#define OUTQ_MSGS_MAX 65536     /* messages queued to one connection */
+
+typedef struct outq_item {
+	struct outq_item *next;
+	st__msg *m;
+} outq_item;
+
+typedef struct conn {
+	struct lws *wsi;
+	char id[37];
+	st__claims claims;
+	bool established;
+	bool dead;               /* being dropped: queue nothing more */
+	atomic_bool binary_mode; /* the client speaks FlatBuffers */
+	/* reassembly of one message */
+	char *rx;
+	size_t rx_len, rx_cap;
+	/* outbound */
+	outq_item *oq_head, *oq_tail;
+	size_t oq_bytes, oq_n;
+	/* rate limit: a token bucket, and strikes for abuse */
+	double tokens;
+	int64_t refill_ns;
+	int strikes;
+	int64_t strike_start_ns;
+	/* close once the queue is empty */
+	int close_code;
+	const char *close_reason;
+	struct conn *hnext;          /* hash chain */
+	struct conn *prev, *next;    /* every established connection */
+} conn;
+
+/* Per-session data of the WebSocket protocol: the connection, once the
+ * handshake authenticated it. */
+typedef struct ws_pss {
+	conn *c;
+} ws_pss;
+
+/* Per-session data of plain HTTP: the body being sent. */
+typedef struct http_pss {
+	char *body;
+	size_t len;
+} http_pss;
+
+typedef struct obox_item {
+	struct obox_item *next;
+	st__target_kind kind;
+	st__msg *m;
+	char a[64], b[ST__CLAIM_MAX + 1];
+} obox_item;
+
+static struct {
+	const st__config *cfg;
+	const st__auth *auth;
+	st__presence *presence;
+	st__pool *pool;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	pthread_t service_thread;
+	int port;
+	/* connections (the table is also read by other threads) */
+	pthread_mutex_t conn_mu;
+	conn *buckets[CONN_BUCKETS];
+	conn *all;
+	size_t n_conns;
+	/* outbox */
+	pthread_mutex_t obox_mu;
+	obox_item *ob_head, *ob_tail;
+	size_t ob_n;
+	bool accepting;          /* outbox open (ctx alive) */
+	/* stopping */
+	atomic_bool stop_asked;
+	bool draining, closing, done;
+	int64_t drain_deadline_ns;
+	lws_sorted_usec_list_t drain_sul;
+	struct lws_http_mount mounts[3];
+} S;
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- the connection table ----------------------------------------------- */
+
+static unsigned hash_id(const char *s)
+{
+	unsigned h = 2166136261u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % CONN_BUCKETS;
+}
+
+/* Caller holds conn_mu. */
+static conn *conn_find(const char *id)
+{
+	for (conn *c = S.buckets[hash_id(id)]; c; c = c->hnext)
+		if (!strcmp(c->id, id))
+			return c;
+	return NULL;
+}
+
+static void conn_link(conn *c)
+{
+	unsigned h = hash_id(c->id);
+	pthread_mutex_lock(&S.conn_mu);
+	c->hnext = S.buckets[h];
+	S.buckets[h] = c;
+	c->next = S.all;
+	if (S.all)
+		S.all->prev = c;
+	S.all = c;
+	S.n_conns++;
+	pthread_mutex_unlock(&S.conn_mu);
+}
+
+static void conn_unlink(conn *c)
+{
+	unsigned h = hash_id(c->id);
+	pthread_mutex_lock(&S.conn_mu);
+	for (conn **p = &S.buckets[h]; *p; p = &(*p)->hnext)
+		if (*p == c) {
+			*p = c->hnext;
+			break;
+		}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		S.all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	S.n_conns--;
+	pthread_mutex_unlock(&S.conn_mu);
+}
+
+int st__server_has_conn(const char *conn_id)
+{
+	pthread_mutex_lock(&S.conn_mu);
+	int r = conn_find(conn_id) != NULL;
+	pthread_mutex_unlock(&S.conn_mu);
+	return r;
+}
+
+static void conn_free(conn *c)
+{
+	while (c->oq_head) {
+		outq_item *it = c->oq_head;
+		c->oq_head = it->next;
+		st__msg_unref(it->m);
+		free(it);
+	}
+	st__claims_fini(&c->claims);
+	free(c->rx);
+	free(c);
+}
+
+/* --- outbound --------------------------------------------------------------- */
+
+/* Queues m (a new reference is taken) to c; drops a connection whose queue
+ * is over the limit. Service thread. */
+static void conn_enqueue(conn *c, st__msg *m)
+{
+	if (c->dead || !c->established)
+		return;
+	if (c->oq_bytes + m->len > S.cfg->outbound_max || c->oq_n >= OUTQ_MSGS_MAX) {
+		st__logctx lc = { c->id, NULL, NULL };
+		st__log(ST__LOG_WARN, &lc, "slow reader dropped", "queued_bytes=%zu",
+			c->oq_bytes);
+		st__metrics_count(ST__C_SLOW_READER);
+		c->dead = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	outq_item *it = malloc(sizeof *it);
+	if (!it)
+		return;
+	it->next = NULL;
+	it->m = st__msg_ref(m);
+	if (c->oq_tail)
+		c->oq_tail->next = it;
+	else
+		c->oq_head = it;
+	c->oq_tail = it;
+	c->oq_bytes += m->len;
+	c->oq_n++;
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Delivers an outbox item on the service thread. */
+static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
+{
+	if (k == ST__TO_CONN) {
+		pthread_mutex_lock(&S.conn_mu);
+		conn *c = conn_find(a);
+		pthread_mutex_unlock(&S.conn_mu);
+		if (c)
+			conn_enqueue(c, m);
+		return;
+	}
+	/* User or tenant: one message, shared by every recipient. The list
+	 * only changes on this thread, so no lock is needed to walk it. */
+	for (conn *c = S.all; c; c = c->next) {
+		if (strcmp(c->claims.tenant_id, a) != 0)
+			continue;
+		if (k == ST__TO_USER && strcmp(c->claims.sub, b) != 0)
+			continue;
+		conn_enqueue(c, m);
+	}
+}
+
+static void outbox_drain(void)
+{
+	pthread_mutex_lock(&S.obox_mu);
+	obox_item *list = S.ob_head;
+	S.ob_head = S.ob_tail = NULL;
+	S.ob_n = 0;
+	pthread_mutex_unlock(&S.obox_mu);
+	while (list) {
+		obox_item *it = list;
+		list = it->next;
+		deliver(it->kind, it->a, it->b, it->m);
+		st__msg_unref(it->m);
+		free(it);
+	}
+}
+
+int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
+{
+	if (!m)
+		return -1;
+	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
+		deliver(k, a, b, m);
+		st__msg_unref(m);
+		return 0;
+	}
+	obox_item *it = malloc(sizeof *it);
+	if (!it) {
+		st__msg_unref(m);
+		return -1;
+	}
+	it->next = NULL;
+	it->kind = k;
+	it->m = m;
+	snprintf(it->a, sizeof it->a, "%s", a);
+	snprintf(it->b, sizeof it->b, "%s", b ? b : "");
+	pthread_mutex_lock(&S.obox_mu);
+	if (!S.accepting || S.ob_n >= OUTBOX_MAX) {
+		bool full = S.accepting;
+		pthread_mutex_unlock(&S.obox_mu);
+		if (full)
+			st__log_warn("outbox full: message dropped", "to=%s", a);
+		st__msg_unref(m);
+		free(it);
+		return -1;
+	}
+	bool wake = S.ob_head == NULL; /* the loop drains all at once */
+	if (S.ob_tail)
+		S.ob_tail->next = it;
+	else
+		S.ob_head = it;
+	S.ob_tail = it;
+	S.ob_n++;
+	if (wake)
+		lws_cancel_service(S.ctx);
+	pthread_mutex_unlock(&S.obox_mu);
+	return 0;
+}
+
+void st__server_send(const char *conn_id, st__msg *m)
+{
+	st__server_post(ST__TO_CONN, conn_id, NULL, m);
+}
+
+/* The async engine's events for local connections. */
+int st__gateway_post(const st__event *ev)
+{
+	pthread_mutex_lock(&S.conn_mu);
+	conn *c = conn_find(ev->connection_id);
+	bool binary = c && atomic_load(&c->binary_mode);
+	pthread_mutex_unlock(&S.conn_mu);
+	if (!c)
+		return -1;
+	st__msg *m = st__router_event_msg(ev, binary ? ST__FMT_FB : ST__FMT_JSON);
+	if (!m)
+		return 0; /* OOM: accepted and lost, like a dropped frame */
+	return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
+}
+
+/* --- the handshake ------------------------------------------------------------ */
+
+/* Finds the token in the query (?Authorization=[Bearer ]T) or the header
+ * (Authorization: Bearer T). Returns its length (0: none; -1: too large),
+ * the token in buf. */
+static int find_token(struct lws *wsi, char *buf, size_t cap)
+{
+	const char *v = lws_get_urlarg_by_name(wsi, "Authorization=", buf, (int)cap - 1);
+	if (!v) {
+		int args = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+		if (args >= (int)cap - 1)
+			return -1;
+		int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+		if (hl <= 0)
+			return 0;
+		if (hl >= (int)cap - 1)
+			return -1;
+		if (lws_hdr_copy(wsi, buf, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+			return -1;
+		v = buf;
+	}
+	size_t n = strlen(v);
+	if (n >= 7 && (!strncmp(v, "Bearer ", 7) || !strncmp(v, "Bearer+", 7))) {
+		v += 7;
+		n -= 7;
+	}
+	while (n && *v == ' ')
+		v++, n--;
+	memmove(buf, v, n);
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* 0 to accept (pss->c set), -1 after answering 401/503. */
+static int handshake(struct lws *wsi, ws_pss *pss)
+{
+	char peer[64] = "";
+	lws_get_peer_simple(wsi, peer, sizeof peer);
+	if (S.draining) {
+		st__metrics_rejected(ST__AUTH_DRAINING);
+		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
+		return -1;
+	}
+	char *buf = malloc(URLARG_MAX);
+	st__claims claims;
+	st__auth_reason r = ST__AUTH_MISSING;
+	if (buf) {
+		int n = find_token(wsi, buf, URLARG_MAX);
+		if (n < 0)
+			r = ST__AUTH_TOO_LARGE;
+		else if (n > 0)
+			r = st__auth_verify(S.auth, buf, (size_t)n, (int64_t)time(NULL), &claims);
+		free(buf);
+	}
+	if (r != ST__AUTH_OK) {
+		st__metrics_rejected(r);
+		st__log(ST__LOG_INFO, NULL, "handshake refused", "reason=%s peer=%s",
+			st__auth_reason_label(r), peer);
+		lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, NULL);
+		return -1;
+	}
+	conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		st__claims_fini(&claims);
+		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
+		return -1;
+	}
+	c->wsi = wsi;
+	c->claims = claims;
+	st__uuid_text(c->id);
+	c->tokens = S.cfg->rate_burst;
+	c->refill_ns = mono_ns();
+	pss->c = c;
+	return 0;
+}
+
+/* --- receiving ------------------------------------------------------------- */
+
+/* true when the message may go on; else it was answered RATE_LIMITED, or
+ * the connection must close (*close set). */
+static bool rate_ok(conn *c, bool *close)
+{
+	int64_t now = mono_ns();
+	double rate = S.cfg->rate_limit, burst = S.cfg->rate_burst;
+	c->tokens += (double)(now - c->refill_ns) / 1e9 * rate;
+	if (c->tokens > burst)
+		c->tokens = burst;
+	c->refill_ns = now;
+	if (c->tokens >= 1) {
+		c->tokens -= 1;
+		return true;
+	}
+	st__metrics_count(ST__C_RATE_LIMITED);
+	if (now - c->strike_start_ns > ABUSE_WINDOW_NS) {
+		c->strike_start_ns = now;
+		c->strikes = 0;
+	}
+	int max_strikes = burst < 10 ? 10 : (int)burst;
+	if (++c->strikes > max_strikes) {
+		*close = true;
+		return false;
+	}
+	long retry = (long)((1 - c->tokens) / rate * 1000) + 1;
+	st__msg *m = st__router_error_msg(false, ST_E_RATE_LIMITED,
+					  "too many messages; slow down", retry);
+	if (m) {
+		conn_enqueue(c, m);
+		st__msg_unref(m);
+	}
+	return false;
+}
+
+static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
+{
+	if (c->rx_len + len > S.cfg->max_frame) {
+		st__logctx lc = { c->id, NULL, NULL };
+		st__log(ST__LOG_INFO, &lc, "frame too large: closing 1009",
+			"max=%zu", S.cfg->max_frame);
+		st__metrics_count(ST__C_FRAME_TOO_LARGE);
+		static const char why[] = "message too large";
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				 (unsigned char *)why, sizeof why - 1);
+		return -1;
+	}
+	bool final = lws_is_final_fragment(wsi);
+	const char *msg = in;
+	size_t mlen = len;
+	if (!final || c->rx_len) {
+		size_t need = c->rx_len + len + 1;
+		if (need > c->rx_cap) {
+			size_t cap = c->rx_cap ? c->rx_cap : 4096;
+			while (cap < need)
+				cap *= 2;
+			char *p = realloc(c->rx, cap);
+			if (!p)
+				return -1;
+			c->rx = p;
+			c->rx_cap = cap;
+		}
+		memcpy(c->rx + c->rx_len, in, len);
+		c->rx_len += len;
+		if (!final)
+			return 0;
+		msg = c->rx;
+		mlen = c->rx_len;
+	}
+	bool binary = lws_frame_is_binary(wsi);
+	bool close = false;
+	if (rate_ok(c, &close)) {
+		if (binary)
+			atomic_store(&c->binary_mode, true);
+		st__router_conn rc = { c->id, &c->claims };
+		st__router_dispatch(&rc, msg, mlen, binary);
+	}
+	c->rx_len = 0;
+	if (c->rx_cap > RX_KEEP) {
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
+	if (close) {
+		st__logctx lc = { c->id, NULL, NULL };
+		st__log(ST__LOG_WARN, &lc, "sustained abuse: closing 1008", NULL);
+		st__metrics_count(ST__C_ABUSE_CLOSED);
+		static const char why[] = "rate limit exceeded";
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				 (unsigned char *)why, sizeof why - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_writable(struct lws *wsi, conn *c)
+{
+	if (c->dead)
+		return -1;
+	outq_item *it = c->oq_head;
+	if (!it) {
+		if (c->close_code) {
+			lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+					 (unsigned char *)c->close_reason,
+					 strlen(c->close_reason));
+			return -1;
+		}
+		return 0;
+	}
+	st__msg *m = it->m;
+	int n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	if (n < (int)m->len)
+		return -1;
+	st__metrics_out(m->type);
+	c->oq_head = it->next;
+	if (!c->oq_head)
+		c->oq_tail = NULL;
+	c->oq_bytes -= m->len;
+	c->oq_n--;
+	st__msg_unref(m);
+	free(it);
+	if (c->oq_head || c->close_code)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* --- stopping ---------------------------------------------------------------- */
+
+static void drain_check(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	int64_t now = mono_ns();
+	bool quiet = st__pool_busy(S.pool) == 0;
+	pthread_mutex_lock(&S.obox_mu);
+	quiet = quiet && S.ob_n == 0;
+	pthread_mutex_unlock(&S.obox_mu);
+	for (conn *c = S.all; quiet && c; c = c->next)
+		if (c->oq_head)
+			quiet = false;
+	if (!S.closing && (quiet || now > S.drain_deadline_ns)) {
+		S.closing = true;
+		S.drain_deadline_ns = now + 2000000000LL; /* for the closes */
+		for (conn *c = S.all; c; c = c->next) {
+			c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+			c->close_reason = "server shutting down";
+			lws_callback_on_writable(c->wsi);
+		}
+	}
+	if (S.closing && (S.all == NULL || now > S.drain_deadline_ns)) {
+		S.done = true;
+		lws_cancel_service(S.ctx);
+		return;
+	}
+	lws_sul_schedule(S.ctx, 0, &S.drain_sul, drain_check, 50 * LWS_US_PER_MS);
+}
+
+static void drain_start(void)
+{
+	if (S.draining)
+		return;
+	S.draining = true;
+	st__log_info("draining", "connections=%zu", S.n_conns);
+	S.drain_deadline_ns = mono_ns() + (int64_t)S.cfg->drain_ms * 1000000;
+	drain_check(&S.drain_sul);
+}
+
+void st__server_stop(void)
+{
+	atomic_store(&S.stop_asked, true);
+	pthread_mutex_lock(&S.obox_mu);
+	if (S.accepting && S.ctx)
+		lws_cancel_service(S.ctx);
+	pthread_mutex_unlock(&S.obox_mu);
+}
+
+/* --- callbacks ---------------------------------------------------------------- */
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       void *user, void *in, size_t len)
+{
+	ws_pss *pss = user;
+	conn *c = pss ? pss->c : NULL;
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return handshake(wsi, pss) < 0 ? -1 : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		if (!c)
+			return -1;
+		c->established = true;
+		conn_link(c);
+		st__metrics_conn(1);
+		st__metrics_count(ST__C_CONNECTIONS);
+		st__presence_conn_add(S.presence, c->id, c->claims.sub, c->claims.tenant_id);
+		{
+			st__logctx lc = { c->id, NULL, NULL };
+			st__log(ST__LOG_DEBUG, &lc, "connected", "user=%s tenant=%s",
+				c->claims.sub, c->claims.tenant_id);
+		}
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (!c)
+			return -1;
+		return on_receive(wsi, c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!c)
+			return -1;
+		return on_writable(wsi, c);
+	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* CLOSED fires for refused handshakes too: pss->c is NULL. */
+		if (!c)
+			return 0;
+		pss->c = NULL;
+		if (c->established) {
+			conn_unlink(c);
+			st__metrics_conn(-1);
+			st__presence_conn_remove(S.presence, c->id);
+			st__logctx lc = { c->id, NULL, NULL };
+			st__log(ST__LOG_DEBUG, &lc, "disconnected", NULL);
+		}
+		conn_free(c);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		outbox_drain();
+		if (atomic_load(&S.stop_asked) && !S.draining)
+			drain_start();
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int http_reply(struct lws *wsi, http_pss *hp, unsigned status,
+		      const char *ctype, char *body, size_t len)
+{
+	unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+		*end = hdr + sizeof hdr - 1;
+	hp->body = body;
+	hp->len = len;
+	if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static char *dup_body(const char *s, size_t *len)
+{
+	*len = strlen(s);
+	char *b = malloc(LWS_PRE + *len + 1);
+	if (b)
+		memcpy(b + LWS_PRE, s, *len + 1);
+	return b;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			 void *user, void *in, size_t len)
+{
+	http_pss *hp = user;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		char uri[256];
+		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
+			snprintf(uri, sizeof uri, "%.*s", (int)(len < 255 ? len : 255),
+				 in ? (const char *)in : "");
+		char *q = strchr(uri, '?');
+		if (q)
+			*q = '\0';
+		size_t n;
+		char *body;
+		if (!strcmp(uri, "/healthz")) {
+			bool ok = st__presence_healthy(S.presence) && !S.draining;
+			body = dup_body(ok ? "ok\n" : "unavailable\n", &n);
+			if (!body)
+				return -1;
+			return http_reply(wsi, hp, ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
+					  "text/plain", body, n);
+		}
+		if (!strcmp(uri, "/metrics")) {
+			st_buf b;
+			st_buf_init(&b, 16u * 1024 * 1024);
+			st_buf_append(&b, "", 0);
+			for (int i = 0; i < LWS_PRE; i++)
+				st_buf_lit(&b, " ");
+			st__metrics_render(&b);
+			if (b.failed || !b.data) {
+				st_buf_fini(&b);
+				return -1;
+			}
+			return http_reply(wsi, hp, HTTP_STATUS_OK,
+					  "text/plain; version=0.0.4; charset=utf-8",
+					  b.data, b.len - LWS_PRE);
+		}
+		body = dup_body("not found\n", &n);
+		if (!body)
+			return -1;
+		return http_reply(wsi, hp, HTTP_STATUS_NOT_FOUND, "text/plain", body, n);
+	}
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!hp || !hp->body)
+			return 0;
+		if (lws_write(wsi, (unsigned char *)hp->body + LWS_PRE, hp->len,
+			      LWS_WRITE_HTTP_FINAL) < (int)hp->len)
+			return -1;
+		free(hp->body);
+		hp->body = NULL;
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (hp) {
+			free(hp->body);
+			hp->body = NULL;
+		}
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* ws_callback sees it too; once is enough. */
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "http", http_callback, sizeof(http_pss), 0, 0, NULL, 0 },
+	{ "streamer", ws_callback, sizeof(ws_pss), 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* Clients that name no subprotocol get "streamer". */
+static const struct lws_protocol_vhost_options pvo_default = {
+	NULL, NULL, "default", "1"
+};
+static const struct lws_protocol_vhost_options pvo = {
+	NULL, &pvo_default, "streamer", ""
+};
+
+static void lws_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	char buf[512];
+	snprintf(buf, sizeof buf, "%.*s", (int)(n < 511 ? n : 511), line);
+	st__log(level == LLL_ERR ? ST__LOG_ERROR : ST__LOG_WARN, NULL, "libwebsockets",
+		"detail=%s", buf);
+}
+
+int st__server_create(const st__config *cfg, const st__auth *auth,
+		      st__presence *presence, st__pool *pool, char *err,
+		      size_t errlen)
+{
+	memset(&S, 0, sizeof S);
+	S.cfg = cfg;
+	S.auth = auth;
+	S.presence = presence;
+	S.pool = pool;
+	S.service_thread = pthread_self();
+	pthread_mutex_init(&S.conn_mu, NULL);
+	pthread_mutex_init(&S.obox_mu, NULL);
+	lws_set_log_level(LLL_ERR, lws_emit);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->listen_port;
+	info.iface = cfg->listen_host;
+	info.protocols = protocols;
+	info.pvo = &pvo;
+	info.max_http_header_data = 16384;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.vhost_name = "streamer";
+	info.timeout_secs = 30;
+	if (cfg->static_dir) {
+		struct lws_http_mount *m = S.mounts;
+		m[0] = (struct lws_http_mount){ .mountpoint = "/healthz",
+			.mountpoint_len = 8, .origin = "http",
+			.origin_protocol = LWSMPRO_CALLBACK, .mount_next = &m[1] };
+		m[1] = (struct lws_http_mount){ .mountpoint = "/metrics",
+			.mountpoint_len = 8, .origin = "http",
+			.origin_protocol = LWSMPRO_CALLBACK, .mount_next = &m[2] };
+		m[2] = (struct lws_http_mount){ .mountpoint = "/", .mountpoint_len = 1,
+			.origin = cfg->static_dir, .def = "index.html",
+			.origin_protocol = LWSMPRO_FILE };
+		info.mounts = m;
+	}
+	S.ctx = lws_create_context(&info);
+	if (!S.ctx) {
+		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
+			 cfg->listen_port);
+		return -1;
+	}
+	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
+	S.port = S.vh ? lws_get_vhost_listen_port(S.vh) : cfg->listen_port;
+	if (S.port <= 0) {
+		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
+			 cfg->listen_port);
+		lws_context_destroy(S.ctx);
+		S.ctx = NULL;
+		return -1;
+	}
+	pthread_mutex_lock(&S.obox_mu);
+	S.accepting = true;
+	pthread_mutex_unlock(&S.obox_mu);
+	st__log_info("listening", "host=%s port=%d", cfg->listen_host, S.port);
+	return 0;
+}
+
+int st__server_port(void)
+{
+	return S.port;
+}
+
+int st__server_run(void)
+{
+	S.service_thread = pthread_self();
+	while (!S.done) {
+		if (lws_service(S.ctx, 0) < 0)
+			break;
+	}
+	return 0;
+}
+
+void st__server_destroy(void)
+{
+	pthread_mutex_lock(&S.obox_mu);
+	S.accepting = false;
+	pthread_mutex_unlock(&S.obox_mu);
+	if (S.ctx) {
+		lws_sul_cancel(&S.drain_sul);
+		lws_context_destroy(S.ctx);
+		S.ctx = NULL;
+	}
+	/* Frees what raced with the end; later posts are refused (the
+	 * mutexes stay valid for them). */
+	outbox_drain();
+}

@@ -1,0 +1,23 @@
+# tests/lib: shared test infrastructure. libtestlib.a (the WebSocket
+# client, HTTP GET and server launcher of wsclient.h) is linked into every
+# test program; fakesrv is streamerd with the hand-written registry of
+# fakereg.c. Works whether included before or after tests/tests.mk.
+
+TESTLIB := $(BUILD)/tests/lib/libtestlib.a
+FAKESRV := $(BUILD)/tests/lib/fakesrv
+
+$(TESTLIB): $(BUILD)/tests/lib/wsclient.o
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/lib/%.o: CFLAGS += -Itests/lib -Iruntime
+
+$(FAKESRV): $(BUILD)/tests/lib/fakesrv.o $(BUILD)/tests/lib/fakereg.o $(LIBSTREAMER)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
+
+TEST_DEPS += $(FAKESRV) $(TESTLIB)
+ifneq ($(strip $(TEST_BINS)),)
+$(TEST_BINS): $(TESTLIB)
+endif
+TEST_LINK := $(TESTLIB) $(TEST_LINK)
