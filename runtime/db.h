@@ -1,0 +1,46 @@
+/* db.h: small libpq helpers the async engine shares: connecting, array
+ * parameters, result checks, clocks and request ids. */
+#ifndef STREAMER_DB_H
+#define STREAMER_DB_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "streamer/codec.h"
+
+/* Connects to `conninfo`, quiet about NOTICEs. NULL when it fails (the
+ * libpq message goes to stderr once per `*warned` transition). */
+PGconn *st__db_connect(const char *conninfo, bool *warned);
+
+/* Runs a parameterized statement (text parameters, text results). Returns
+ * the result when its status is COMMAND_OK or TUPLES_OK, else logs, clears
+ * and returns NULL; then st__db_broken() tells whether to reconnect. */
+PGresult *st__db_exec(PGconn *c, const char *sql, int n,
+		      const char *const *params);
+bool st__db_broken(PGconn *c);
+
+/* Array literals for unnest($n::T[]): begin with '{', add elements (quoted
+ * and escaped, or NULL), end with '}'. */
+void st__db_arr_begin(st_buf *b);
+void st__db_arr_str(st_buf *b, const char *s); /* NULL: SQL NULL */
+void st__db_arr_strn(st_buf *b, const char *s, size_t n);
+void st__db_arr_int(st_buf *b, long long v);
+void st__db_arr_f64(st_buf *b, double v);
+void st__db_arr_end(st_buf *b);
+
+/* Milliseconds: monotonic (deadlines) and Unix (timestamps). */
+int64_t st__mono_ms(void);
+int64_t st__wall_ms(void);
+
+/* A random (version 4) uuid as canonical text into out[37]. */
+void st__uuid_v4(char out[37]);
+/* True when s is a uuid in canonical text form (any case). */
+bool st__uuid_valid(const char *s);
+
+/* Sleeps up to ms, in short steps, returning early once *stop is set. */
+void st__sleep_unless(int ms, const atomic_int *stop);
+
+#endif

@@ -1,0 +1,1467 @@
+/* worker.c: dispatcher, handler threads, progress flusher and finisher
+ * (worker.h).
+ *
+ * Round trips, not threads, are what durable throughput costs, so the
+ * database work is batched and done by three connections per process,
+ * not one per handler thread:
+ *   - the dispatcher's: LISTEN (queue hint, cancellations, events for this
+ *     node's connections), claims of up to N rows per statement, lease
+ *     renewal of every job it holds in one statement, lease rescue,
+ *     heartbeat, retention;
+ *   - the finisher's: the results of many jobs in one statement, fenced on
+ *     the lease (locked_by, attempts, status), which also NOTIFYs the
+ *     nodes holding the connections;
+ *   - the flusher's: progress rows and progress for other nodes, batched.
+ * Handler threads never touch the database. A job is claimed with a
+ * lease; while its handler runs the dispatcher renews it; a job whose row
+ * stopped being ours (cancelled, lease lost) or whose time ran out is
+ * told through st__job_progress/st__job_stopped.
+ *
+ * Locks: w->mu (lists, flags) may be held while taking a job's progress
+ * lock, never the other way round, and never across a round trip. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "progress.h"
+#include "worker.h"
+
+enum { STOP_NONE, STOP_REVOKED, STOP_TIMEOUT, STOP_SHUTDOWN };
+
+struct st__job {
+	st__workers *w;
+	st__job *next, *prev; /* w->jobs: every job from claim to free */
+	st__job *qnext;       /* w->runq or w->finq */
+	char request_id[37];
+	const char *action_name, *client_id, *user_id, *tenant_id, *payload;
+	size_t payload_len;
+	const st_action *action; /* NULL: this process does not know it */
+	int attempt, max_attempts;
+	uint32_t timeout_ms;
+	char connection_id[64]; /* under prog.mu; "" when none */
+	st__progress prog;
+	atomic_int stop;
+	/* under w->mu */
+	int64_t deadline;
+	bool running, handler_done, finalized, fin_done, timed_out;
+	st__outcome out;  /* written by the handler thread */
+	st__outcome tout; /* the TIMEOUT outcome, written by the dispatcher */
+};
+
+#define REFS_MAX 256
+
+struct ref { /* an event from another node that travels by reference */
+	st__event_kind kind;
+	char request_id[37], connection_id[64];
+};
+
+struct st__workers {
+	const st__async_config *cfg;
+	st__queue *q;
+	bool run_handlers;
+	pthread_mutex_t mu;
+	pthread_cond_t work;   /* runq not empty, or stopping */
+	pthread_cond_t fin;    /* finq not empty, or stopping */
+	pthread_cond_t prog;   /* a progress report to flush */
+	st__job *jobs;
+	int n_jobs;
+	st__job *runq, *runq_tail;
+	int n_runq;
+	st__job *finq, *finq_tail;
+	int n_finq;
+	int idle;
+	bool prog_kick;
+	double ewma_ms; /* handler run time, to decide on prefetching */
+	atomic_int stop_claims, stop_workers, stop_finisher, stop_flusher,
+		stop_dispatcher;
+	int wake[2]; /* pipe: a worker went idle */
+	pthread_t dispatcher, finisher, flusher, *threads;
+	int n_threads;
+	bool started;
+	/* dispatcher state */
+	PGconn *dc;
+	bool dwarned, need_claim;
+	struct ref refs[REFS_MAX];
+	int n_refs;
+	char *actions_arr; /* the registry's action names as an array literal */
+};
+
+/* --- jobs ----------------------------------------------------------------- */
+
+const st_action *st__job_action(const st__job *j) { return j->action; }
+const char *st__job_payload(const st__job *j) { return j->payload; }
+size_t st__job_payload_len(const st__job *j) { return j->payload_len; }
+const char *st__job_request_id(const st__job *j) { return j->request_id; }
+const char *st__job_client_id(const st__job *j) { return j->client_id; }
+const char *st__job_user_id(const st__job *j) { return j->user_id; }
+const char *st__job_tenant_id(const st__job *j) { return j->tenant_id; }
+int st__job_attempt(const st__job *j) { return j->attempt; }
+
+bool st__job_stopped(const st__job *j)
+{
+	return atomic_load(&j->stop) != STOP_NONE;
+}
+
+/* Called with j->prog.mu held. */
+static int emit_local(void *ud, double pct, const char *msg)
+{
+	st__job *j = ud;
+	if (!j->connection_id[0])
+		return 0; /* nobody follows it: nothing to deliver */
+	st__event ev = {
+		.kind = ST__EV_PROGRESS,
+		.client_id = *j->client_id ? j->client_id : NULL,
+		.action = j->action_name,
+		.percentage = pct,
+		.message = msg,
+		.timestamp_ms = st__wall_ms(),
+	};
+	strcpy(ev.request_id, j->request_id);
+	strcpy(ev.connection_id, j->connection_id);
+	return st__sink_post(&j->w->cfg->sink, &ev);
+}
+
+int st__job_progress(st__job *j, double pct, const char *msg)
+{
+	if (st__job_stopped(j))
+		return ST_FAIL;
+	int rc = st__progress_report(&j->prog, pct, msg ? msg : "",
+				     st__mono_ms(), emit_local, j);
+	if (rc < 0)
+		return ST_FAIL;
+	if (rc > 0) {
+		st__workers *w = j->w;
+		pthread_mutex_lock(&w->mu);
+		w->prog_kick = true;
+		pthread_cond_signal(&w->prog);
+		pthread_mutex_unlock(&w->mu);
+	}
+	return st__job_stopped(j) ? ST_FAIL : ST_OK;
+}
+
+static const st_action *find_action(const st_registry *reg, const char *name)
+{
+	size_t lo = 0, hi = reg ? reg->n_actions : 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, reg->actions[mid].name);
+		if (c == 0)
+			return &reg->actions[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Makes a job from a claimed row (columns of SQL_CLAIM). */
+static st__job *job_from_row(st__workers *w, PGresult *r, int i)
+{
+	const char *f[5];
+	size_t len[5], total = 0;
+	for (int k = 0; k < 5; k++) {
+		f[k] = PQgetvalue(r, i, k + 1);
+		len[k] = (size_t)PQgetlength(r, i, k + 1);
+		total += len[k] + 1;
+	}
+	st__job *j = calloc(1, sizeof *j + total);
+	if (!j)
+		return NULL;
+	char *p = (char *)(j + 1);
+	const char **dst[5] = { &j->action_name, &j->client_id, &j->user_id,
+				&j->tenant_id, &j->payload };
+	for (int k = 0; k < 5; k++) {
+		memcpy(p, f[k], len[k]);
+		p[len[k]] = '\0';
+		*dst[k] = p;
+		p += len[k] + 1;
+	}
+	j->w = w;
+	j->payload_len = len[4];
+	snprintf(j->request_id, sizeof j->request_id, "%s", PQgetvalue(r, i, 0));
+	snprintf(j->connection_id, sizeof j->connection_id, "%s",
+		 PQgetvalue(r, i, 6));
+	j->attempt = atoi(PQgetvalue(r, i, 7));
+	j->max_attempts = atoi(PQgetvalue(r, i, 8));
+	j->timeout_ms = (uint32_t)strtoul(PQgetvalue(r, i, 9), NULL, 10);
+	if (!j->timeout_ms)
+		j->timeout_ms = w->cfg->default_timeout_ms;
+	j->action = find_action(w->cfg->registry, j->action_name);
+	st__progress_init(&j->prog, strtod(PQgetvalue(r, i, 10), NULL),
+			  w->cfg->progress_client_ms, w->cfg->progress_db_ms);
+	st_buf_init(&j->out.result, ST__RESULT_MAX);
+	st_buf_init(&j->tout.result, 16);
+	return j;
+}
+
+static void job_free(st__job *j)
+{
+	st__progress_fini(&j->prog);
+	st_buf_fini(&j->out.result);
+	st_buf_fini(&j->tout.result);
+	free(j);
+}
+
+/* Under w->mu. */
+static void job_unlink(st__workers *w, st__job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		w->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	w->n_jobs--;
+}
+
+static st__job *job_find(st__workers *w, const char *id)
+{
+	for (st__job *j = w->jobs; j; j = j->next)
+		if (strcmp(j->request_id, id) == 0)
+			return j;
+	return NULL;
+}
+
+/* Under w->mu. */
+static void push_fin(st__workers *w, st__job *j)
+{
+	j->qnext = NULL;
+	if (w->finq_tail)
+		w->finq_tail->qnext = j;
+	else
+		w->finq = j;
+	w->finq_tail = j;
+	w->n_finq++;
+	pthread_cond_signal(&w->fin);
+}
+
+/* --- handler threads ------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+	st__workers *w = arg;
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->runq && !atomic_load(&w->stop_workers)) {
+			w->idle++;
+			if (write(w->wake[1], "", 1) < 0) {
+				/* full pipe: the dispatcher is awake anyway */
+			}
+			pthread_cond_wait(&w->work, &w->mu);
+			w->idle--;
+		}
+		if (atomic_load(&w->stop_workers)) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		st__job *j = w->runq;
+		w->runq = j->qnext;
+		if (!w->runq)
+			w->runq_tail = NULL;
+		w->n_runq--;
+		j->running = true;
+		int64_t t0 = st__mono_ms();
+		j->deadline = t0 + j->timeout_ms;
+		pthread_mutex_unlock(&w->mu);
+
+		st__queue_ack_wait(w->q, j->request_id);
+		if (st__job_stopped(j)) {
+			j->out.ok = false;
+			strcpy(j->out.code, ST_E_CANCELLED);
+		} else if (!j->action || !w->cfg->run) {
+			j->out.ok = false;
+			strcpy(j->out.code, ST_E_NOT_IMPLEMENTED);
+		} else {
+			w->cfg->run(w->cfg->run_ud, j, &j->out);
+		}
+		double ms = (double)(st__mono_ms() - t0);
+
+		pthread_mutex_lock(&w->mu);
+		w->ewma_ms = w->ewma_ms * 0.9 + ms * 0.1;
+		j->handler_done = true;
+		bool mine = !j->finalized;
+		j->finalized = true;
+		if (!mine && j->fin_done) {
+			job_unlink(w, j);
+			job_free(j);
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (mine) {
+			st__progress_close(&j->prog);
+			pthread_mutex_lock(&w->mu);
+			push_fin(w, j);
+			pthread_mutex_unlock(&w->mu);
+		}
+	}
+	return NULL;
+}
+
+/* --- outcomes ------------------------------------------------------------- */
+
+struct builtin {
+	const char *code, *message;
+	bool retryable;
+};
+#define ST__BUILTIN_ROW(name, retry, msg) { #name, msg, retry },
+static const struct builtin builtins[] = { ST_BUILTIN_ERRORS(ST__BUILTIN_ROW) };
+#undef ST__BUILTIN_ROW
+
+/* The code as the client sees it, whether to retry, and its default
+ * message: built-in codes and the action's declared ones are kept, any
+ * other becomes INTERNAL_ERROR. */
+static const char *classify(const st__workers *w, const st__job *j,
+			    const char *code, bool *retryable, const char **dflt)
+{
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+		if (strcmp(code, builtins[i].code) == 0) {
+			*retryable = builtins[i].retryable;
+			*dflt = builtins[i].message;
+			return builtins[i].code;
+		}
+	}
+	const st_registry *reg = w->cfg->registry;
+	bool declared = false;
+	for (size_t i = 0; j->action && i < j->action->n_errors; i++)
+		if (strcmp(code, j->action->errors[i]) == 0)
+			declared = true;
+	for (size_t i = 0; declared && reg && i < reg->n_errors; i++) {
+		if (strcmp(code, reg->errors[i].code) == 0) {
+			*retryable = reg->errors[i].retryable;
+			*dflt = reg->errors[i].message;
+			return reg->errors[i].code;
+		}
+	}
+	*retryable = false;
+	*dflt = "Internal error";
+	return ST_E_INTERNAL_ERROR;
+}
+
+/* Exponential backoff from the base, doubled per attempt, capped, with
+ * jitter in [0.75, 1.25). */
+static long backoff_ms(const st__async_config *cfg, int attempt)
+{
+	double d = cfg->backoff_base_ms;
+	for (int i = 1; i < attempt && d < cfg->backoff_max_ms; i++)
+		d *= 2;
+	if (d > cfg->backoff_max_ms)
+		d = cfg->backoff_max_ms;
+	unsigned r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (unsigned)st__mono_ms();
+	return (long)(d * (0.75 + 0.5 * (r / 4294967296.0)));
+}
+
+/* --- finisher ------------------------------------------------------------- */
+
+/* $1 node, $2 ids, $3 attempts, $4 statuses, $5 results, $6 errors,
+ * $7 retry delays (ms), $8 result ttl (ms), $9 release (give the attempt
+ * back: the process stopped before running it). */
+static const char SQL_FINISH[] =
+	"WITH x AS (SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[],"
+	" $5::jsonb[], $6::jsonb[], $7::int[], $9::bool[])"
+	" AS x(id, att, st, res, err, delay_ms, rel))"
+	" UPDATE streamer.requests r SET status = x.st,"
+	" result = x.res, error = CASE WHEN x.rel THEN r.error ELSE x.err END,"
+	" attempts = CASE WHEN x.rel THEN r.attempts - 1 ELSE r.attempts END,"
+	" progress = CASE WHEN x.st = 'completed' THEN 100 ELSE r.progress END,"
+	" run_at = CASE WHEN x.st = 'pending'"
+	"   THEN now() + make_interval(secs => x.delay_ms / 1000.0) ELSE r.run_at END,"
+	" completed_at = CASE WHEN x.st = 'pending' THEN NULL ELSE now() END,"
+	" expires_at = CASE WHEN x.st = 'pending' THEN NULL"
+	"   ELSE now() + make_interval(secs => $8::float8 / 1000) END,"
+	" locked_by = NULL, locked_until = NULL"
+	" FROM x WHERE r.request_id = x.id AND r.locked_by = $1"
+	" AND r.attempts = x.att AND r.status = 'processing'"
+	" RETURNING r.request_id, r.status, r.connection_id,"
+	" CASE WHEN r.status <> 'pending' THEN"
+	"   streamer.route_event(r.connection_id, streamer.final_event(r), $1) END";
+
+/* Jobs whose row was cancelled while they ran: this node tells the client
+ * (the canceller left the lease in place for that). */
+static const char SQL_CANCELLED[] =
+	"UPDATE streamer.requests r SET locked_by = NULL, locked_until = NULL"
+	" FROM unnest($2::uuid[], $3::int[]) AS x(id, att)"
+	" WHERE r.request_id = x.id AND r.attempts = x.att AND r.locked_by = $1"
+	" AND r.status = 'cancelled'"
+	" RETURNING r.request_id, r.connection_id,"
+	" streamer.route_event(r.connection_id, streamer.final_event(r), $1),"
+	" r.progress";
+
+struct fin_item {
+	st__job *j;
+	const st__outcome *o;
+	const char *status, *code, *message;
+	long delay;
+	bool release, updated;
+};
+
+static void post_final(st__workers *w, const struct fin_item *f,
+		       const char *conn, const char *status, double pct)
+{
+	st__job *j = f->j;
+	bool ok = strcmp(status, "completed") == 0;
+	bool cancelled = strcmp(status, "cancelled") == 0;
+	st__event ev = {
+		.kind = ok ? ST__EV_COMPLETE : ST__EV_ERROR,
+		.client_id = *j->client_id ? j->client_id : NULL,
+		.action = j->action_name,
+		.percentage = ok ? 100 : pct,
+		.timestamp_ms = st__wall_ms(),
+		.result_json = ok ? f->o->result.data : NULL,
+		.error_code = cancelled ? ST_E_CANCELLED : f->code,
+		.error_message = cancelled ? "The request was cancelled" : f->message,
+	};
+	if (ok && !ev.result_json)
+		ev.result_json = "{}";
+	strcpy(ev.request_id, j->request_id);
+	snprintf(ev.connection_id, sizeof ev.connection_id, "%s", conn);
+	st__sink_post(&w->cfg->sink, &ev);
+}
+
+static bool local_node(const st__workers *w, PGresult *r, int i, int col)
+{
+	return PQgetisnull(r, i, col) ||
+	       strcmp(PQgetvalue(r, i, col), w->cfg->node_id) == 0;
+}
+
+/* Stores the batch's outcomes and sends the final messages. 0, or -1 when
+ * the connection broke (run it again: fenced rows are not written twice). */
+static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
+			st_buf *a)
+{
+	for (int k = 0; k < 7; k++)
+		st__db_arr_begin(&a[k]);
+	st_buf err;
+	st_buf_init(&err, 4096);
+	for (int i = 0; i < n; i++) {
+		struct fin_item *f = &it[i];
+		st__db_arr_str(&a[0], f->j->request_id);
+		st__db_arr_int(&a[1], f->j->attempt);
+		st__db_arr_str(&a[2], f->status);
+		if (strcmp(f->status, "completed") == 0) {
+			const st_buf *res = &f->o->result;
+			if (res->len && !res->failed)
+				st__db_arr_strn(&a[3], res->data, res->len);
+			else
+				st__db_arr_str(&a[3], "{}");
+		} else {
+			st__db_arr_str(&a[3], NULL);
+		}
+		if (f->code) {
+			st_buf_reset(&err);
+			st_buf_lit(&err, "{\"code\":");
+			st_jw_str(&err, f->code, strlen(f->code));
+			st_buf_lit(&err, ",\"message\":");
+			st_jw_str(&err, f->message, strlen(f->message));
+			st_buf_lit(&err, "}");
+			st__db_arr_strn(&a[4], err.data, err.len);
+		} else {
+			st__db_arr_str(&a[4], NULL);
+		}
+		st__db_arr_int(&a[5], f->delay);
+		st__db_arr_str(&a[6], f->release ? "t" : "f");
+	}
+	st_buf_fini(&err);
+	for (int k = 0; k < 7; k++)
+		st__db_arr_end(&a[k]);
+	char ttl[32];
+	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)w->cfg->result_ttl_ms);
+	const char *p[9] = { w->cfg->node_id, a[0].data, a[1].data, a[2].data,
+			     a[3].data, a[4].data, a[5].data, ttl, a[6].data };
+	PGresult *r = st__db_exec(c, SQL_FINISH, 9, p);
+	if (!r)
+		return st__db_broken(c) ? -1 : 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		const char *st = PQgetvalue(r, i, 1);
+		for (int k = 0; k < n; k++) {
+			if (strcmp(it[k].j->request_id, id) != 0)
+				continue;
+			it[k].updated = true;
+			if (strcmp(st, "pending") != 0 && !PQgetisnull(r, i, 2) &&
+			    local_node(w, r, i, 3))
+				post_final(w, &it[k], PQgetvalue(r, i, 2), st,
+					   it[k].j->prog.pct);
+		}
+	}
+	PQclear(r);
+
+	/* The rest were cancelled, or are someone else's now. */
+	int rest = 0;
+	st__db_arr_begin(&a[0]);
+	st__db_arr_begin(&a[1]);
+	for (int i = 0; i < n; i++) {
+		if (it[i].updated)
+			continue;
+		rest++;
+		st__db_arr_str(&a[0], it[i].j->request_id);
+		st__db_arr_int(&a[1], it[i].j->attempt);
+	}
+	if (!rest)
+		return 0;
+	st__db_arr_end(&a[0]);
+	st__db_arr_end(&a[1]);
+	const char *q[3] = { w->cfg->node_id, a[0].data, a[1].data };
+	r = st__db_exec(c, SQL_CANCELLED, 3, q);
+	if (!r)
+		return st__db_broken(c) ? -1 : 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		for (int k = 0; k < n; k++)
+			if (!it[k].updated && strcmp(it[k].j->request_id, id) == 0 &&
+			    !PQgetisnull(r, i, 1) && local_node(w, r, i, 2))
+				post_final(w, &it[k], PQgetvalue(r, i, 1), "cancelled",
+					   strtod(PQgetvalue(r, i, 3), NULL));
+	}
+	PQclear(r);
+	return 0;
+}
+
+static void classify_item(st__workers *w, struct fin_item *f)
+{
+	st__job *j = f->j;
+	f->o = j->timed_out ? &j->tout : &j->out;
+	f->release = atomic_load(&j->stop) == STOP_SHUTDOWN && !f->o->ok;
+	if (f->release) {
+		f->status = "pending";
+		return;
+	}
+	if (f->o->ok && !f->o->result.failed) {
+		f->status = "completed";
+		return;
+	}
+	bool retry;
+	const char *dflt;
+	if (f->o->ok) { /* a result past the size limit */
+		f->code = ST_E_INTERNAL_ERROR;
+		f->message = "The result is too large";
+		retry = false;
+	} else {
+		f->code = classify(w, j, f->o->code, &retry, &dflt);
+		f->message = f->o->message[0] && f->code != ST_E_INTERNAL_ERROR
+				     ? f->o->message
+				     : dflt;
+	}
+	if (retry && j->attempt < j->max_attempts) {
+		f->status = "pending";
+		f->delay = backoff_ms(w->cfg, j->attempt);
+	} else {
+		f->status = "failed";
+	}
+}
+
+static void *finisher_main(void *arg)
+{
+	st__workers *w = arg;
+	int max = w->cfg->batch_max;
+	struct fin_item *it = calloc((size_t)max, sizeof *it);
+	st_buf a[7];
+	for (int k = 0; k < 7; k++)
+		st_buf_init(&a[k], 512u << 20);
+	PGconn *c = NULL;
+	bool warned = false;
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		while (!w->finq && !atomic_load(&w->stop_finisher))
+			pthread_cond_wait(&w->fin, &w->mu);
+		if (!w->finq) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		int n = 0;
+		while (w->finq && n < max && it) {
+			st__job *j = w->finq;
+			w->finq = j->qnext;
+			w->n_finq--;
+			memset(&it[n], 0, sizeof it[n]);
+			it[n++].j = j;
+		}
+		if (!w->finq)
+			w->finq_tail = NULL;
+		pthread_mutex_unlock(&w->mu);
+
+		for (int i = 0; i < n; i++)
+			classify_item(w, &it[i]);
+		int delay = 50;
+		for (;;) {
+			if (!c || st__db_broken(c)) {
+				if (c)
+					PQfinish(c);
+				c = st__db_connect(w->cfg->conninfo, &warned);
+			}
+			if (c && finish_batch(w, c, it, n, a) == 0)
+				break;
+			/* Keep the results until the database is back: they
+			 * are acknowledged work. */
+			st__sleep_unless(delay, &(atomic_int){ 0 });
+			delay = delay < 1000 ? delay * 2 : 1000;
+		}
+
+		pthread_mutex_lock(&w->mu);
+		for (int i = 0; i < n; i++) {
+			st__job *j = it[i].j;
+			j->fin_done = true;
+			if (j->handler_done) {
+				job_unlink(w, j);
+				job_free(j);
+			}
+		}
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (c)
+		PQfinish(c);
+	for (int k = 0; k < 7; k++)
+		st_buf_fini(&a[k]);
+	free(it);
+	return NULL;
+}
+
+/* --- progress flusher ----------------------------------------------------- */
+
+static const char SQL_PROGRESS[] =
+	"UPDATE streamer.requests r SET progress = greatest(r.progress, x.p),"
+	" progress_message = x.m"
+	" FROM unnest($2::uuid[], $3::int[], $4::float8[], $5::text[])"
+	" AS x(id, att, p, m)"
+	" WHERE r.request_id = x.id AND r.attempts = x.att AND r.locked_by = $1"
+	" AND r.status = 'processing'"
+	" RETURNING r.request_id, coalesce(r.connection_id, '')";
+
+static const char SQL_ROUTE[] =
+	"SELECT count(streamer.route_event(x.c, x.p, $1))"
+	" FROM unnest($2::text[], $3::text[]) AS x(c, p)";
+
+#define FLUSH_MAX 1024
+
+struct db_item {
+	char id[37];
+	bool seen;
+};
+
+/* Waits until kicked, stopping, or `next` (monotonic ms) is reached. */
+static void flusher_wait(st__workers *w, int64_t next)
+{
+	while (!w->prog_kick && !atomic_load(&w->stop_flusher)) {
+		int64_t now = st__mono_ms();
+		if (next <= now)
+			return;
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&w->prog, &w->mu);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t ms = next - now;
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&w->prog, &w->mu, &ts);
+	}
+}
+
+/* Progress that needs the database: rows (at progress_db_ms per request)
+ * and updates for connections on other nodes, each kind in one statement
+ * per round. The row update also tells which jobs stopped being ours and
+ * where each request's connection is now (a resume moves it). */
+static void *flusher_main(void *arg)
+{
+	st__workers *w = arg;
+	st__job **remote = calloc(FLUSH_MAX, sizeof *remote);
+	struct db_item *dbi = calloc(FLUSH_MAX, sizeof *dbi);
+	st_buf a[6], ev;
+	for (int k = 0; k < 6; k++)
+		st_buf_init(&a[k], 64u << 20);
+	st_buf_init(&ev, ST__NOTIFY_MAX + 1024);
+	PGconn *c = NULL;
+	bool warned = false;
+	int64_t next = INT64_MAX;
+	while (remote && dbi) {
+		pthread_mutex_lock(&w->mu);
+		flusher_wait(w, next);
+		if (atomic_load(&w->stop_flusher)) {
+			pthread_mutex_unlock(&w->mu);
+			break;
+		}
+		w->prog_kick = false;
+		int64_t now = st__mono_ms();
+		next = INT64_MAX;
+		int nr = 0, nd = 0;
+		for (int k = 0; k < 6; k++)
+			st__db_arr_begin(&a[k]);
+		for (st__job *j = w->jobs; j; j = j->next) {
+			if (!j->running || j->finalized)
+				continue;
+			if (nr >= FLUSH_MAX || nd >= FLUSH_MAX) {
+				next = now + 1;
+				break;
+			}
+			st__progress_take t;
+			int64_t due = st__progress_flush(&j->prog, now, emit_local, j, &t);
+			if (due < next)
+				next = due;
+			if (t.db) {
+				snprintf(dbi[nd].id, sizeof dbi[nd].id, "%s", j->request_id);
+				dbi[nd++].seen = false;
+				st__db_arr_str(&a[0], j->request_id);
+				st__db_arr_int(&a[1], j->attempt);
+				st__db_arr_f64(&a[2], t.pct);
+				st__db_arr_str(&a[3], t.msg);
+			}
+			if (t.client) {
+				st__event e = {
+					.kind = ST__EV_PROGRESS,
+					.client_id = *j->client_id ? j->client_id : NULL,
+					.action = j->action_name,
+					.percentage = t.pct,
+					.message = t.msg,
+					.timestamp_ms = st__wall_ms(),
+				};
+				strcpy(e.request_id, j->request_id);
+				pthread_mutex_lock(&j->prog.mu);
+				strcpy(e.connection_id, j->connection_id);
+				pthread_mutex_unlock(&j->prog.mu);
+				st_buf_reset(&ev);
+				st__event_encode(&e, &ev);
+				st__db_arr_str(&a[4], e.connection_id);
+				st__db_arr_strn(&a[5], ev.data, ev.len);
+				remote[nr++] = j; /* held by its inflight count */
+			}
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (!nr && !nd)
+			continue;
+		for (int k = 0; k < 6; k++)
+			st__db_arr_end(&a[k]);
+		if (!c || st__db_broken(c)) {
+			if (c)
+				PQfinish(c);
+			c = st__db_connect(w->cfg->conninfo, &warned);
+		}
+		/* Progress is not durable: if the database is away, it is
+		 * dropped (the next report carries the latest state). */
+		if (nr && c) {
+			const char *p[3] = { w->cfg->node_id, a[4].data, a[5].data };
+			PQclear(st__db_exec(c, SQL_ROUTE, 3, p));
+		}
+		for (int i = 0; i < nr; i++)
+			st__progress_sent(&remote[i]->prog);
+		if (!nd || !c)
+			continue;
+		const char *p[5] = { w->cfg->node_id, a[0].data, a[1].data,
+				     a[2].data, a[3].data };
+		PGresult *r = st__db_exec(c, SQL_PROGRESS, 5, p);
+		if (!r)
+			continue;
+		pthread_mutex_lock(&w->mu);
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *id = PQgetvalue(r, i, 0);
+			const char *conn = PQgetvalue(r, i, 1);
+			for (int k = 0; k < nd; k++)
+				if (strcmp(dbi[k].id, id) == 0)
+					dbi[k].seen = true;
+			st__job *j = job_find(w, id);
+			if (!j)
+				continue;
+			pthread_mutex_lock(&j->prog.mu);
+			if (strcmp(j->connection_id, conn) != 0 &&
+			    strlen(conn) < sizeof j->connection_id) {
+				strcpy(j->connection_id, conn);
+				j->prog.remote = false;
+			}
+			pthread_mutex_unlock(&j->prog.mu);
+		}
+		for (int k = 0; k < nd; k++) {
+			st__job *j = dbi[k].seen ? NULL : job_find(w, dbi[k].id);
+			if (j && !j->finalized)
+				atomic_store(&j->stop, STOP_REVOKED);
+		}
+		pthread_mutex_unlock(&w->mu);
+		PQclear(r);
+	}
+	if (c)
+		PQfinish(c);
+	for (int k = 0; k < 6; k++)
+		st_buf_fini(&a[k]);
+	st_buf_fini(&ev);
+	free(remote);
+	free(dbi);
+	return NULL;
+}
+
+/* --- dispatcher ----------------------------------------------------------- */
+
+/* $1 node, $2 how many, $3 lease (ms), $4 the actions this process runs. */
+static const char SQL_CLAIM[] =
+	"UPDATE streamer.requests r SET status = 'processing', locked_by = $1,"
+	" locked_until = now() + make_interval(secs => $3::float8 / 1000),"
+	" attempts = r.attempts + 1, started_at = coalesce(r.started_at, now())"
+	" FROM (SELECT request_id FROM streamer.requests"
+	"       WHERE status = 'pending' AND run_at <= now()"
+	"       AND action = ANY($4::text[])"
+	"       ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) c"
+	" WHERE r.request_id = c.request_id AND r.status = 'pending'"
+	" RETURNING r.request_id, r.action, coalesce(r.client_id, ''), r.user_id,"
+	" r.tenant_id, r.payload::text, coalesce(r.connection_id, ''),"
+	" r.attempts, r.max_attempts, r.timeout_ms, r.progress";
+
+/* Milliseconds until the earliest waiting retry (NULL: none). */
+static const char SQL_NEXT_RUN[] =
+	"SELECT (extract(epoch FROM min(run_at) - now()) * 1000)::bigint"
+	" FROM streamer.requests WHERE status = 'pending'"
+	" AND action = ANY($1::text[])";
+
+static const char SQL_RENEW[] =
+	"UPDATE streamer.requests r"
+	" SET locked_until = now() + make_interval(secs => $2::float8 / 1000)"
+	" FROM unnest($3::uuid[], $4::int[]) AS x(id, att)"
+	" WHERE r.request_id = x.id AND r.attempts = x.att AND r.locked_by = $1"
+	" AND r.status = 'processing'"
+	" RETURNING r.request_id";
+
+/* Expired leases: their worker died (or lost the database for longer than
+ * a lease). Another attempt after a backoff, or failed once attempts are
+ * used up. $1 node, $2 backoff base, $3 backoff max, $4 result ttl. */
+static const char SQL_RESCUE[] =
+	"UPDATE streamer.requests r SET"
+	" status = CASE WHEN r.attempts >= r.max_attempts THEN 'failed'"
+	"   ELSE 'pending' END,"
+	" error = jsonb_build_object('code', 'INTERNAL_ERROR', 'message',"
+	"   'The worker running this request stopped'),"
+	" run_at = now() + make_interval(secs => least($3::float8,"
+	"   $2::float8 * power(2, greatest(r.attempts - 1, 0)))"
+	"   * (0.75 + random() * 0.5) / 1000),"
+	" locked_by = NULL, locked_until = NULL,"
+	" completed_at = CASE WHEN r.attempts >= r.max_attempts THEN now() END,"
+	" expires_at = CASE WHEN r.attempts >= r.max_attempts"
+	"   THEN now() + make_interval(secs => $4::float8 / 1000) END"
+	" FROM (SELECT request_id FROM streamer.requests"
+	"       WHERE status = 'processing' AND locked_until < now()"
+	"       LIMIT 100 FOR UPDATE SKIP LOCKED) c"
+	" WHERE r.request_id = c.request_id AND r.status = 'processing'"
+	" RETURNING r.request_id, r.status, r.connection_id, r.client_id,"
+	" r.action, r.progress,"
+	" CASE WHEN r.status = 'failed' THEN"
+	"   streamer.route_event(r.connection_id, streamer.final_event(r), $1) END";
+
+/* Cancelled while running on a node that died before telling the client. */
+static const char SQL_RESCUE_CANCELLED[] =
+	"UPDATE streamer.requests r SET locked_by = NULL, locked_until = NULL"
+	" FROM (SELECT request_id FROM streamer.requests"
+	"       WHERE status = 'cancelled' AND locked_by IS NOT NULL"
+	"       AND locked_until < now() LIMIT 100 FOR UPDATE SKIP LOCKED) c"
+	" WHERE r.request_id = c.request_id"
+	" RETURNING r.request_id, 'cancelled', r.connection_id, r.client_id,"
+	" r.action, r.progress,"
+	" streamer.route_event(r.connection_id, streamer.final_event(r), $1)";
+
+static const char SQL_RETENTION[] =
+	"DELETE FROM streamer.requests WHERE request_id IN"
+	" (SELECT request_id FROM streamer.requests"
+	"  WHERE status IN ('completed', 'failed', 'cancelled')"
+	"  AND expires_at < now() ORDER BY expires_at LIMIT $1"
+	"  FOR UPDATE SKIP LOCKED)";
+
+static const char SQL_HEARTBEAT[] =
+	"INSERT INTO streamer.nodes (node_id, role, hostname, pid)"
+	" VALUES ($1, $2, $3, $4)"
+	" ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now()";
+
+/* A dead node's connections go with it (ON DELETE CASCADE). */
+static const char SQL_REAP_NODES[] =
+	"DELETE FROM streamer.nodes WHERE node_id <> $1"
+	" AND heartbeat_at < now() - make_interval(secs => $2::float8 / 1000)";
+
+static const char SQL_REF[] =
+	"SELECT r.status, r.client_id, r.action, r.progress, r.progress_message,"
+	" r.result::text, r.error->>'code', r.error->>'message'"
+	" FROM streamer.requests r WHERE r.request_id = $1";
+
+static void on_request_note(st__workers *w, const char *extra)
+{
+	char id[37];
+	if (strlen(extra) < 38 || extra[1] != ':')
+		return;
+	memcpy(id, extra + 2, 36);
+	id[36] = '\0';
+	pthread_mutex_lock(&w->mu);
+	st__job *j = job_find(w, id);
+	if (j && extra[0] == 'c' && !j->finalized) {
+		atomic_store(&j->stop, STOP_REVOKED);
+	} else if (j && extra[0] == 'r' && extra[38] == ':') {
+		const char *conn = extra + 39;
+		pthread_mutex_lock(&j->prog.mu);
+		if (strlen(conn) < sizeof j->connection_id) {
+			strcpy(j->connection_id, conn);
+			j->prog.remote = false;
+		}
+		pthread_mutex_unlock(&j->prog.mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void on_node_event(st__workers *w, const char *payload)
+{
+	st__event_msg m;
+	if (st__event_decode(payload, &m) == 0) {
+		if (!m.ref) {
+			st__sink_post(&w->cfg->sink, &m.ev);
+		} else if (w->n_refs < REFS_MAX) {
+			struct ref *r = &w->refs[w->n_refs++];
+			r->kind = m.ev.kind;
+			strcpy(r->request_id, m.ev.request_id);
+			strcpy(r->connection_id, m.ev.connection_id);
+		}
+	}
+	st__event_msg_fini(&m);
+}
+
+/* Notifications can arrive with any command's result: drained after each. */
+static void drain(st__workers *w)
+{
+	PGnotify *n;
+	while (w->dc && (n = PQnotifies(w->dc))) {
+		if (strcmp(n->relname, "streamer_queue") == 0)
+			w->need_claim = true;
+		else if (strcmp(n->relname, "streamer_request") == 0)
+			on_request_note(w, n->extra);
+		else
+			on_node_event(w, n->extra);
+		PQfreemem(n);
+	}
+}
+
+static PGresult *dexec(st__workers *w, const char *sql, int n, const char *const *p)
+{
+	PGresult *r = st__db_exec(w->dc, sql, n, p);
+	drain(w);
+	return r;
+}
+
+/* Events from other nodes too large for a NOTIFY: read from the row. */
+static void serve_refs(st__workers *w)
+{
+	for (int i = 0; i < w->n_refs; i++) {
+		struct ref *f = &w->refs[i];
+		const char *p[] = { f->request_id };
+		PGresult *r = st__db_exec(w->dc, SQL_REF, 1, p);
+		if (!r || PQntuples(r) != 1) {
+			PQclear(r);
+			continue;
+		}
+#define V(k) (PQgetisnull(r, 0, k) ? NULL : PQgetvalue(r, 0, k))
+		st__event ev = {
+			.kind = f->kind,
+			.client_id = V(1),
+			.action = V(2),
+			.percentage = strtod(PQgetvalue(r, 0, 3), NULL),
+			.message = V(4),
+			.timestamp_ms = st__wall_ms(),
+			.result_json = V(5),
+			.error_code = V(6),
+			.error_message = V(7),
+		};
+#undef V
+		strcpy(ev.request_id, f->request_id);
+		strcpy(ev.connection_id, f->connection_id);
+		st__sink_post(&w->cfg->sink, &ev);
+		PQclear(r);
+	}
+	w->n_refs = 0;
+	drain(w);
+}
+
+/* How many rows to claim now: one per idle thread not already fed, plus a
+ * prefetch while handlers are fast (their leases are renewed all the
+ * same, and a slow handler does not hold others back for long). */
+static int claim_want(st__workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int want = w->idle - w->n_runq;
+	if (w->cfg->prefetch > 0 && w->ewma_ms < 20)
+		want = w->n_threads + w->cfg->prefetch - w->n_runq;
+	if (want > w->cfg->batch_max)
+		want = w->cfg->batch_max;
+	pthread_mutex_unlock(&w->mu);
+	return want;
+}
+
+/* Claims up to `want` rows. Returns how many, or -1 on a broken
+ * connection. */
+static int claim(st__workers *w, int want)
+{
+	char n[16], lease[16];
+	snprintf(n, sizeof n, "%d", want);
+	snprintf(lease, sizeof lease, "%u", w->cfg->lease_ms);
+	const char *p[] = { w->cfg->node_id, n, lease, w->actions_arr };
+	PGresult *r = dexec(w, SQL_CLAIM, 4, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	int got = PQntuples(r);
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < got; i++) {
+		st__job *j = job_from_row(w, r, i);
+		if (!j)
+			continue; /* its lease runs out; rescued later */
+		j->next = w->jobs;
+		if (w->jobs)
+			w->jobs->prev = j;
+		w->jobs = j;
+		w->n_jobs++;
+		if (w->runq_tail)
+			w->runq_tail->qnext = j;
+		else
+			w->runq = j;
+		w->runq_tail = j;
+		w->n_runq++;
+	}
+	if (got)
+		pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	PQclear(r);
+	return got;
+}
+
+/* Renews the lease of every job held; those no longer ours stop. */
+static int renew(st__workers *w, st_buf *a)
+{
+	st__db_arr_begin(&a[0]);
+	st__db_arr_begin(&a[1]);
+	int n = 0;
+	pthread_mutex_lock(&w->mu);
+	for (st__job *j = w->jobs; j; j = j->next) {
+		if (j->finalized)
+			continue;
+		st__db_arr_str(&a[0], j->request_id);
+		st__db_arr_int(&a[1], j->attempt);
+		n++;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (!n)
+		return 0;
+	st__db_arr_end(&a[0]);
+	st__db_arr_end(&a[1]);
+	char lease[16];
+	snprintf(lease, sizeof lease, "%u", w->cfg->lease_ms);
+	const char *p[] = { w->cfg->node_id, lease, a[0].data, a[1].data };
+	PGresult *r = dexec(w, SQL_RENEW, 4, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	pthread_mutex_lock(&w->mu);
+	for (st__job *j = w->jobs; j; j = j->next) {
+		if (j->finalized)
+			continue;
+		bool held = false;
+		for (int i = 0; i < PQntuples(r) && !held; i++)
+			held = strcmp(PQgetvalue(r, i, 0), j->request_id) == 0;
+		/* A job claimed after the list was read is not in the
+		 * answer: only jobs that were asked about can be lost. */
+		bool asked = false;
+		for (const char *s = strstr(a[0].data, j->request_id); s && !asked;
+		     s = NULL)
+			asked = true;
+		if (asked && !held)
+			atomic_store(&j->stop, STOP_REVOKED);
+	}
+	pthread_mutex_unlock(&w->mu);
+	PQclear(r);
+	return 0;
+}
+
+static void post_rescued(st__workers *w, PGresult *r)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *st = PQgetvalue(r, i, 1);
+		if (strcmp(st, "pending") == 0 || PQgetisnull(r, i, 2) ||
+		    !local_node(w, r, i, 6))
+			continue;
+		bool cancelled = strcmp(st, "cancelled") == 0;
+		st__event ev = {
+			.kind = ST__EV_ERROR,
+			.client_id = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
+			.action = PQgetvalue(r, i, 4),
+			.percentage = strtod(PQgetvalue(r, i, 5), NULL),
+			.timestamp_ms = st__wall_ms(),
+			.error_code = cancelled ? ST_E_CANCELLED : ST_E_INTERNAL_ERROR,
+			.error_message = cancelled ? "The request was cancelled"
+						   : "The worker running this request stopped",
+		};
+		snprintf(ev.request_id, sizeof ev.request_id, "%s", PQgetvalue(r, i, 0));
+		snprintf(ev.connection_id, sizeof ev.connection_id, "%s",
+			 PQgetvalue(r, i, 2));
+		st__sink_post(&w->cfg->sink, &ev);
+	}
+}
+
+static int rescue(st__workers *w)
+{
+	char base[16], max[16], ttl[32];
+	snprintf(base, sizeof base, "%u", w->cfg->backoff_base_ms);
+	snprintf(max, sizeof max, "%u", w->cfg->backoff_max_ms);
+	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)w->cfg->result_ttl_ms);
+	const char *p[] = { w->cfg->node_id, base, max, ttl };
+	PGresult *r = dexec(w, SQL_RESCUE, 4, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	bool any_pending = false;
+	for (int i = 0; i < PQntuples(r); i++)
+		any_pending |= strcmp(PQgetvalue(r, i, 1), "pending") == 0;
+	post_rescued(w, r);
+	PQclear(r);
+	if (any_pending)
+		w->need_claim = true;
+	r = dexec(w, SQL_RESCUE_CANCELLED, 1, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	post_rescued(w, r);
+	PQclear(r);
+	return 0;
+}
+
+static int retention(st__workers *w)
+{
+	char n[16];
+	snprintf(n, sizeof n, "%d", w->cfg->retention_batch);
+	const char *p[] = { n };
+	for (int round = 0; round < 10; round++) {
+		PGresult *r = dexec(w, SQL_RETENTION, 1, p);
+		if (!r)
+			return st__db_broken(w->dc) ? -1 : 0;
+		int gone = atoi(PQcmdTuples(r));
+		PQclear(r);
+		if (gone < w->cfg->retention_batch)
+			break;
+	}
+	return 0;
+}
+
+static int heartbeat(st__workers *w)
+{
+	char host[256] = "", pid[16], dead[16];
+	gethostname(host, sizeof host - 1);
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	snprintf(dead, sizeof dead, "%u", w->cfg->node_dead_ms);
+	const char *p[] = { w->cfg->node_id, w->cfg->role, host, pid };
+	PGresult *r = dexec(w, SQL_HEARTBEAT, 4, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	PQclear(r);
+	const char *q[] = { w->cfg->node_id, dead };
+	r = dexec(w, SQL_REAP_NODES, 2, q);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	PQclear(r);
+	return 0;
+}
+
+/* Attempts past their time: the client gets TIMEOUT (or a retry follows)
+ * now; the handler thread sees st_cancelled and its result is dropped. */
+static void time_out(st__workers *w, int64_t now, int64_t *next)
+{
+	st__job *due[64];
+	int n = 0;
+	pthread_mutex_lock(&w->mu);
+	for (st__job *j = w->jobs; j && n < 64; j = j->next) {
+		if (!j->running || j->finalized)
+			continue;
+		if (j->deadline <= now) {
+			j->finalized = true;
+			j->timed_out = true;
+			atomic_store(&j->stop, STOP_TIMEOUT);
+			due[n++] = j;
+		} else if (j->deadline < *next) {
+			*next = j->deadline;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < n; i++) {
+		st__job *j = due[i];
+		j->tout.ok = false;
+		strcpy(j->tout.code, ST_E_TIMEOUT);
+		snprintf(j->tout.message, sizeof j->tout.message,
+			 "The handler ran out of time (%u ms)", j->timeout_ms);
+		st__progress_close(&j->prog);
+		pthread_mutex_lock(&w->mu);
+		push_fin(w, j);
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (n == 64)
+		*next = now;
+}
+
+static int dconnect(st__workers *w)
+{
+	w->dc = st__db_connect(w->cfg->conninfo, &w->dwarned);
+	if (!w->dc)
+		return -1;
+	char chan[128];
+	snprintf(chan, sizeof chan, "streamer_node_%s", w->cfg->node_id);
+	char *id = PQescapeIdentifier(w->dc, chan, strlen(chan));
+	char sql[256];
+	snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "\"?\"");
+	PQfreemem(id);
+	const char *cmds[] = { sql, "LISTEN streamer_request",
+			       w->run_handlers ? "LISTEN streamer_queue" : NULL };
+	for (int i = 0; i < 3 && cmds[i]; i++) {
+		PGresult *r = dexec(w, cmds[i], 0, NULL);
+		if (!r)
+			goto fail;
+		PQclear(r);
+	}
+	if (heartbeat(w) < 0)
+		goto fail;
+	w->need_claim = true; /* sweep: notifications sent meanwhile are lost */
+	return 0;
+fail:
+	PQfinish(w->dc);
+	w->dc = NULL;
+	return -1;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void *dispatcher_main(void *arg)
+{
+	st__workers *w = arg;
+	const st__async_config *cfg = w->cfg;
+	st_buf a[2];
+	st_buf_init(&a[0], 64u << 20);
+	st_buf_init(&a[1], 64u << 20);
+	int64_t t_sweep = 0, t_renew = 0, t_beat = 0, t_rescue = 0, t_ret = 0;
+	int delay = 50;
+	while (!atomic_load(&w->stop_dispatcher)) {
+		if (!w->dc) {
+			if (dconnect(w) < 0) {
+				st__sleep_unless(delay, &w->stop_dispatcher);
+				delay = delay < 1000 ? delay * 2 : 1000;
+				continue;
+			}
+			delay = 50;
+			int64_t now = st__mono_ms();
+			t_beat = now + cfg->heartbeat_ms;
+			t_renew = t_rescue = t_sweep = now;
+		}
+		int64_t now = st__mono_ms();
+		int64_t next = now + 1000;
+		int rc = 0;
+		if (w->run_handlers) {
+			time_out(w, now, &next);
+			bool claiming = !atomic_load(&w->stop_claims);
+			int want = claiming ? claim_want(w) : 0;
+			if (want > 0 && (w->need_claim || now >= t_sweep)) {
+				int got = claim(w, want);
+				rc = got < 0 ? -1 : 0;
+				if (got >= 0 && got < want) {
+					w->need_claim = false;
+					t_sweep = now + cfg->sweep_ms;
+				}
+				if (got == 0) {
+					const char *p[] = { w->actions_arr };
+					PGresult *r = dexec(w, SQL_NEXT_RUN, 1, p);
+					if (r && !PQgetisnull(r, 0, 0)) {
+						long long ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+						t_sweep = min64(t_sweep, now + (ms > 0 ? ms : 0) + 1);
+					}
+					PQclear(r);
+				}
+			}
+			if (want > 0 && w->need_claim)
+				next = now; /* more to take at once */
+			else if (want > 0)
+				next = min64(next, t_sweep);
+		}
+		if (rc == 0 && now >= t_renew) {
+			rc = renew(w, a);
+			t_renew = now + cfg->lease_ms / 3;
+		}
+		if (rc == 0 && now >= t_beat) {
+			rc = heartbeat(w);
+			t_beat = now + cfg->heartbeat_ms;
+		}
+		if (rc == 0 && now >= t_rescue) {
+			rc = rescue(w);
+			t_rescue = now + cfg->rescue_ms;
+		}
+		if (rc == 0 && now >= t_ret) {
+			rc = retention(w);
+			t_ret = now + cfg->retention_ms;
+		}
+		if (rc == 0 && w->n_refs)
+			serve_refs(w);
+		if (rc < 0 || st__db_broken(w->dc)) {
+			PQfinish(w->dc);
+			w->dc = NULL;
+			continue;
+		}
+		next = min64(next, min64(t_renew, min64(t_beat, min64(t_rescue, t_ret))));
+		int timeout = next > now ? (int)min64(next - now, 1000) : 0;
+		struct pollfd pf[2] = {
+			{ .fd = PQsocket(w->dc), .events = POLLIN },
+			{ .fd = w->wake[0], .events = POLLIN },
+		};
+		if (timeout > 0 && poll(pf, 2, timeout) > 0 && (pf[1].revents & POLLIN)) {
+			char buf[256];
+			while (read(w->wake[0], buf, sizeof buf) > 0) {
+			}
+		}
+		if (!PQconsumeInput(w->dc)) {
+			PQfinish(w->dc);
+			w->dc = NULL;
+			continue;
+		}
+		drain(w);
+	}
+	st_buf_fini(&a[0]);
+	st_buf_fini(&a[1]);
+	return NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
+				bool run_handlers)
+{
+	st__workers *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->cfg = cfg;
+	w->q = q;
+	w->run_handlers = run_handlers;
+	w->ewma_ms = 1000;
+	w->wake[0] = w->wake[1] = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->fin, NULL);
+	pthread_cond_init(&w->prog, NULL);
+	if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) < 0)
+		goto fail;
+	st_buf b;
+	st_buf_init(&b, 1u << 20);
+	st__db_arr_begin(&b);
+	for (size_t i = 0; cfg->registry && i < cfg->registry->n_actions; i++)
+		st__db_arr_str(&b, cfg->registry->actions[i].name);
+	st__db_arr_end(&b);
+	w->actions_arr = b.failed ? NULL : strdup(b.data);
+	st_buf_fini(&b);
+	if (!w->actions_arr)
+		goto fail;
+	w->n_threads = run_handlers ? cfg->workers : 0;
+	w->threads = calloc((size_t)w->n_threads + 1, sizeof *w->threads);
+	if (!w->threads)
+		goto fail;
+	return w;
+fail:
+	st__workers_free(w);
+	return NULL;
+}
+
+int st__workers_start(st__workers *w)
+{
+	int started = 0;
+	if (pthread_create(&w->dispatcher, NULL, dispatcher_main, w) != 0)
+		return -1;
+	w->started = true;
+	if (pthread_create(&w->finisher, NULL, finisher_main, w) != 0 ||
+	    pthread_create(&w->flusher, NULL, flusher_main, w) != 0) {
+		fprintf(stderr, "streamer: cannot start the async threads\n");
+		abort(); /* no way to run half an engine */
+	}
+	for (; started < w->n_threads; started++)
+		if (pthread_create(&w->threads[started], NULL, worker_main, w) != 0)
+			break;
+	w->n_threads = started;
+	return 0;
+}
+
+static const char SQL_DEREGISTER[] =
+	"DELETE FROM streamer.nodes WHERE node_id = $1";
+
+void st__workers_stop(st__workers *w)
+{
+	if (!w->started)
+		return;
+	/* 1. No more claims; running handlers are told to stop and are
+	 * waited for (the dispatcher keeps renewing their leases). */
+	atomic_store(&w->stop_claims, 1);
+	pthread_mutex_lock(&w->mu);
+	for (st__job *j = w->jobs; j; j = j->next)
+		if (!j->finalized)
+			atomic_store(&j->stop, STOP_SHUTDOWN);
+	atomic_store(&w->stop_workers, 1);
+	pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->n_threads; i++)
+		pthread_join(w->threads[i], NULL);
+	/* 2. Claimed but never started: given back through the finisher. */
+	pthread_mutex_lock(&w->mu);
+	while (w->runq) {
+		st__job *j = w->runq;
+		w->runq = j->qnext;
+		w->n_runq--;
+		j->handler_done = true;
+		j->finalized = true;
+		j->out.ok = false;
+		strcpy(j->out.code, ST_E_SERVICE_UNAVAILABLE);
+		st__progress_close(&j->prog);
+		push_fin(w, j);
+	}
+	w->runq_tail = NULL;
+	pthread_mutex_unlock(&w->mu);
+	/* 3. Results stored, then the flusher and the dispatcher stop. */
+	atomic_store(&w->stop_finisher, 1);
+	pthread_mutex_lock(&w->mu);
+	pthread_cond_broadcast(&w->fin);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->finisher, NULL);
+	atomic_store(&w->stop_flusher, 1);
+	pthread_mutex_lock(&w->mu);
+	pthread_cond_broadcast(&w->prog);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->flusher, NULL);
+	atomic_store(&w->stop_dispatcher, 1);
+	if (write(w->wake[1], "", 1) < 0) {
+		/* the pipe is full: the dispatcher wakes anyway */
+	}
+	pthread_join(w->dispatcher, NULL);
+	if (w->dc) {
+		const char *p[] = { w->cfg->node_id };
+		PQclear(st__db_exec(w->dc, SQL_DEREGISTER, 1, p));
+	}
+	w->started = false;
+}
+
+void st__workers_free(st__workers *w)
+{
+	if (!w)
+		return;
+	while (w->jobs) { /* only after a stop that lost its handlers */
+		st__job *j = w->jobs;
+		job_unlink(w, j);
+		job_free(j);
+	}
+	if (w->dc)
+		PQfinish(w->dc);
+	if (w->wake[0] >= 0) {
+		close(w->wake[0]);
+		close(w->wake[1]);
+	}
+	free(w->actions_arr);
+	free(w->threads);
+	pthread_cond_destroy(&w->prog);
+	pthread_cond_destroy(&w->fin);
+	pthread_cond_destroy(&w->work);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}

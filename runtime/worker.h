@@ -1,0 +1,44 @@
+/* worker.h: the async workers: a dispatcher that LISTENs, claims requests in
+ * batches into a lease, renews it, rescues expired leases, times attempts
+ * out, keeps the node's heartbeat and deletes expired rows; handler threads
+ * that run the claimed requests; a progress flusher; and a finisher that
+ * stores results in batches, fenced on the lease, and sends the final
+ * message. The jobs they pass around are what the runner sees. */
+#ifndef STREAMER_WORKER_H
+#define STREAMER_WORKER_H
+
+#include "async.h"
+#include "queue.h"
+
+typedef struct st__workers st__workers;
+
+/* `cfg` resolved and borrowed (outlives the workers); `q` the process's
+ * queue when it has one (NULL for role worker), used only to keep each
+ * acknowledgment before the request's first event. `run_handlers`: false
+ * for a gateway-only process, which still keeps the heartbeat, receives
+ * events for its connections from other nodes and rescues leases. */
+st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
+				bool run_handlers);
+int st__workers_start(st__workers *w);
+void st__workers_stop(st__workers *w);
+void st__workers_free(st__workers *w);
+
+/* --- What the runner sees (valid on the worker thread running the job) --- */
+
+const st_action *st__job_action(const st__job *j);
+const char *st__job_payload(const st__job *j); /* the payload as JSON */
+size_t st__job_payload_len(const st__job *j);
+const char *st__job_request_id(const st__job *j);
+const char *st__job_client_id(const st__job *j); /* "" when none */
+const char *st__job_user_id(const st__job *j);
+const char *st__job_tenant_id(const st__job *j);
+int st__job_attempt(const st__job *j); /* 1 for the first */
+
+/* st_progress for async requests: ST_OK, or ST_FAIL once the request was
+ * cancelled, its attempt timed out, its lease was lost or the process is
+ * stopping (the handler should return at once). `msg` may be NULL. */
+int st__job_progress(st__job *j, double pct, const char *msg);
+/* st_cancelled: true in the same cases. */
+bool st__job_stopped(const st__job *j);
+
+#endif
