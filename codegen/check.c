@@ -137,7 +137,7 @@ static char *to_snake(const char *s)
 
 static void name_rule(const char *name, loc at, const char *what, int rule)
 {
-	if (!name)
+	if (!name || is_keyword(name)) /* reported by the parser */
 		return;
 	char *sn = to_snake(name);
 	if (rule == 0 && !is_lower_snake(name)) {
@@ -179,6 +179,10 @@ static const char *nearest(const char *name, const char *const *cands, int n)
 		if (!cands[i])
 			continue;
 		size_t d = edit_distance(name, cands[i]);
+		/* 'int' for 'int32': a prefix of three or more is near */
+		size_t lc = strlen(cands[i]);
+		if (d > 1 && len >= 3 && lc > len && !strncmp(name, cands[i], len))
+			d = 1;
 		if (d < bd) {
 			bd = d;
 			best = cands[i];

@@ -1,12 +1,17 @@
 # codegen/: streamc, the .stream compiler, and what it generates.
 #
-#   make gen          idl/*.stream -> gen/ (+ stubs in handlers/), when a
-#                     .stream file or streamc changed (stamp under $(BUILD))
-#   GEN_OBJ           objects of gen/*.c + handlers/*.c, for streamerd
-#   TESTGEN_LIB       $(BUILD)/libtestgen.a: idl/ + tests/idl/ generated into
-#                     $(BUILD)/test-gen, with handlers/ + tests/handlers/;
-#                     prepended to TEST_LINK
-#   make fuzz         libFuzzer targets (clang) for the parser and decoders
+#   make gen        idl/*.stream -> gen/ (and stubs in handlers/), rerun only
+#                   when a .stream file or streamc changed (stamp in $(BUILD))
+#   GEN_OBJ         objects of gen/*.c + handlers/*.c, linked into streamerd
+#   TESTGEN_LIB     $(BUILD)/libtestgen.a: idl/*.stream + tests/idl/*.stream
+#                   generated into $(BUILD)/test-gen with the handlers of
+#                   handlers/ and tests/handlers/; prepended to TEST_LINK so
+#                   every C test links the generated code and st_registry_main
+#   make fuzz       libFuzzer targets (clang): $(BUILD)/fuzz/{parse,decode}
+#   make bench      (bench-codec) decoding vs jansson, streamc on 500 actions
+#
+# The generated file lists are only known after streamc ran, so the stamp
+# rules also write $(BUILD)/gen.mk (-included: make restarts once with it).
 
 STREAMC := $(BUILD)/streamc
 STREAMC_SRC := $(wildcard codegen/*.c)
@@ -18,3 +23,65 @@ $(STREAMC): $(STREAMC_OBJ)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 all: $(STREAMC)
+
+# --- make gen: idl/ -> gen/ + handlers/ --------------------------------------
+
+IDL := $(sort $(wildcard idl/*.stream))
+GEN_STAMP := $(BUILD)/gen.stamp
+TESTGEN := $(BUILD)/test-gen
+TESTGEN_STAMP := $(BUILD)/test-gen.stamp
+TESTGEN_LIB := $(BUILD)/libtestgen.a
+TEST_IDL := $(IDL) $(sort $(wildcard tests/idl/*.stream))
+TEST_HANDLERS := $(wildcard handlers/*.c tests/handlers/*.c)
+
+# Regenerate when gen/ was emptied by hand, too.
+GEN_FORCE := $(if $(wildcard gen/registry.c),,FORCE)
+TESTGEN_FORCE := $(if $(wildcard $(TESTGEN)/registry.c),,FORCE)
+.PHONY: FORCE
+FORCE:
+
+gen: $(GEN_STAMP)
+
+$(GEN_STAMP): $(IDL) $(STREAMC) $(GEN_FORCE)
+	$(call say,GEN,gen/)
+	@mkdir -p gen handlers $(@D)
+	$(Q)$(STREAMC) -o gen --handlers handlers $(IDL)
+	$(Q){ printf 'GEN_SRC :='; for f in gen/*.c handlers/*.c; do \
+		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $(BUILD)/gen.mk
+	@touch $@
+
+# The test build: its own copy of the handlers, so stubs for test-only IDL
+# never land in handlers/.
+$(TESTGEN_STAMP): $(TEST_IDL) $(STREAMC) $(TEST_HANDLERS) $(TESTGEN_FORCE)
+	$(call say,GEN,$(TESTGEN)/)
+	@rm -rf $(TESTGEN) && mkdir -p $(TESTGEN)/handlers
+	$(Q)for f in $(TEST_HANDLERS); do cp "$$f" $(TESTGEN)/handlers/; done
+	$(Q)$(STREAMC) -o $(TESTGEN) --handlers $(TESTGEN)/handlers $(TEST_IDL)
+	$(Q){ printf 'TESTGEN_SRC :='; for f in $(TESTGEN)/*.c $(TESTGEN)/handlers/*.c; do \
+		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $(BUILD)/test-gen.mk
+	@touch $@
+
+ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+ifneq ($(shell command -v re2c 2>/dev/null),)
+-include $(BUILD)/gen.mk $(BUILD)/test-gen.mk
+$(BUILD)/gen.mk: $(GEN_STAMP)
+$(BUILD)/test-gen.mk: $(TESTGEN_STAMP)
+endif
+endif
+
+GEN_OBJ := $(GEN_SRC:%.c=$(BUILD)/%.o)
+TESTGEN_OBJ := $(TESTGEN_SRC:%.c=%.o)
+export GEN_OBJ TESTGEN_LIB
+
+$(GEN_OBJ): $(GEN_STAMP)
+$(BUILD)/gen/%.o $(BUILD)/handlers/%.o: CFLAGS += -Igen
+$(TESTGEN_OBJ): $(TESTGEN_STAMP)
+$(TESTGEN)/%.o: CFLAGS += -I$(TESTGEN)
+
+$(TESTGEN_LIB): $(TESTGEN_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+TEST_LINK := $(TESTGEN_LIB) $(TEST_LINK)
+TEST_DEPS += $(STREAMC) $(TESTGEN_LIB)
+CLEAN += gen/*.c gen/*.h gen/*.fbs

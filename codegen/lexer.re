@@ -110,8 +110,8 @@ static void lex_string(lexer *l)
 		const unsigned char *p = l->cur;
 		if (p >= l->lim || *p == '\n') {
 			diag(here(l, l->tok), "unterminated string");
-			token *t = push(l, T_ERROR);
-			(void)t;
+			l->cur = p; /* the rest of the line is lost */
+			push(l, T_ERROR);
 			sb_free(&b);
 			return;
 		}
@@ -250,6 +250,13 @@ static void lex_number_word(lexer *l)
 	else if (ulen == 1 && *d == 'h')
 		mult = 3600000;
 	token *t = push(l, T_DURATION);
+	if (!mult && (*d == 'e' || *d == 'E')) {
+		diag((loc){ l->file, t->line, t->col },
+		     "invalid number '%.*s': a float needs digits on both sides of the '.' (as in 1.0e3)",
+		     (int)t->len, t->text);
+		t->kind = T_ERROR;
+		return;
+	}
 	if (!mult) {
 		diag((loc){ l->file, t->line, t->col },
 		     "invalid duration '%.*s': the unit must be ms, s, m or h",

@@ -18,7 +18,7 @@ static const char *const keywords[] = {
 	"int64", "float64", "string", "bytes", "date", "timestamp", "uuid",
 };
 
-static bool is_keyword(const char *s)
+bool is_keyword(const char *s)
 {
 	for (size_t i = 0; i < sizeof keywords / sizeof *keywords; i++)
 		if (!strcmp(s, keywords[i]))
@@ -151,6 +151,13 @@ static bool top_keyword(const token *t)
 {
 	return is_kw(t, "error") || is_kw(t, "enum") || is_kw(t, "struct") ||
 	       is_kw(t, "action") || is_kw(t, "import") || is_kw(t, "service");
+}
+
+/* After a broken declaration: skip its statement and a closing '}'. */
+static void sync_decl(parser *p)
+{
+	sync_stmt(p);
+	accept(p, T_RBRACE);
 }
 
 /* Skips to the next top-level declaration. */
@@ -429,7 +436,7 @@ static void parse_enum(parser *p)
 	e->file = p->f;
 	e->name = parse_name(p, "enum", &e->at);
 	if (!e->name || !expect(p, T_LBRACE, "after the enum name")) {
-		sync_stmt(p);
+		sync_decl(p);
 		return;
 	}
 	for (;;) {
@@ -439,7 +446,7 @@ static void parse_enum(parser *p)
 		char *doc = peek(p)->doc;
 		char *v = parse_name(p, "enum value", &vat);
 		if (!v) {
-			sync_stmt(p);
+			sync_decl(p);
 			return;
 		}
 		e->values = xrealloc(e->values, (size_t)(e->n + 1) * sizeof *e->values);
@@ -453,7 +460,7 @@ static void parse_enum(parser *p)
 			break;
 	}
 	if (!expect(p, T_RBRACE, "or ',' in the enum")) {
-		sync_stmt(p);
+		sync_decl(p);
 		return;
 	}
 	file *f = p->f;
@@ -528,7 +535,7 @@ static void parse_action(parser *p)
 	a->file = p->f;
 	a->name = parse_name(p, "action", &a->at);
 	if (!a->name || !expect(p, T_LBRACE, "after the action name")) {
-		sync_stmt(p);
+		sync_decl(p);
 		return;
 	}
 	while (peek(p)->kind != T_RBRACE && peek(p)->kind != T_EOF) {

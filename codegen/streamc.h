@@ -222,6 +222,7 @@ typedef struct file {
 
 /* parse.c */
 void parse_file(file *f);
+bool is_keyword(const char *s);
 
 /* check.c: every semantic rule. `files` in load order. */
 void check_files(file **files, int n);

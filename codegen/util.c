@@ -117,33 +117,35 @@ void sb_free(sbuf *b)
 	b->len = b->cap = 0;
 }
 
+/* Optimal string alignment distance: insertions, deletions, substitutions
+ * and transpositions cost 1; a change of case only costs nothing. */
 size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 64 || lb > 64)
 		return (size_t)-1;
-	size_t row[65];
+	size_t d[65][65];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
+		d[0][j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t diag_prev = row[0];
-		row[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-			/* case-only differences are cheap: 'String' vs 'string' */
-			if (cost && (a[i - 1] | 32) == (b[j - 1] | 32))
-				cost = 1;
-			size_t v = diag_prev + cost;
-			if (row[j] + 1 < v)
-				v = row[j] + 1;
-			if (row[j - 1] + 1 < v)
-				v = row[j - 1] + 1;
-			row[j] = v;
-			diag_prev = up;
+			char x = a[i - 1], y = b[j - 1];
+			size_t cost = (x == y || ((x | 32) == (y | 32) &&
+						  (x | 32) >= 'a' && (x | 32) <= 'z')) ? 0 : 1;
+			size_t v = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
 		}
 	}
-	return row[lb];
+	return d[la][lb];
 }
 
 /* --- Diagnostics ---------------------------------------------------------- */
