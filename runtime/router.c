@@ -226,6 +226,13 @@ static int env_str(st_json *j, st_str *out, size_t max, const char *name,
 	return 0;
 }
 
+/* Keys point into the frame: compare with their length. */
+static bool key_is(st_str k, const char *name)
+{
+	size_t n = strlen(name);
+	return k.len == n && memcmp(k.ptr, name, n) == 0;
+}
+
 /* Parses a JSON envelope. 0, or -1 with the reason (and field) in e. */
 static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e)
 {
@@ -241,7 +248,7 @@ static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e
 	while ((r = st_json_obj_key(&j, R.loop_arena, &key, e)) == 1) {
 		if (st_json_null(&j))
 			continue; /* null is absent */
-		if (!strcmp(key.ptr, "type")) {
+		if (key_is(key, "type")) {
 			st_str t;
 			if (env_str(&j, &t, 32, "type", e) < 0)
 				return -1;
@@ -251,28 +258,28 @@ static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e
 				  : !strcmp(t.ptr, "list")    ? T_LIST
 				  : !strcmp(t.ptr, "ping")    ? T_PING
 							      : T_UNKNOWN;
-		} else if (!strcmp(key.ptr, "id")) {
+		} else if (key_is(key, "id")) {
 			if (env_str(&j, &env->id, ST__CLIENT_ID_MAX, "id", e) < 0)
 				return -1;
 			env->has_id = true;
-		} else if (!strcmp(key.ptr, "action")) {
+		} else if (key_is(key, "action")) {
 			if (env_str(&j, &env->action, ST__ACTION_NAME_MAX, "action", e) < 0)
 				return -1;
 			env->has_action = true;
-		} else if (!strcmp(key.ptr, "request_id")) {
+		} else if (key_is(key, "request_id")) {
 			if (env_str(&j, &env->request_id, 64, "request_id", e) < 0)
 				return -1;
 			env->has_request_id = true;
-		} else if (!strcmp(key.ptr, "payload")) {
+		} else if (key_is(key, "payload")) {
 			if (st_json_skip(&j, &env->payload, &env->payload_len, e) < 0)
 				return st_verr_in_field(e, "payload");
 			env->has_payload = true;
-		} else if (!strcmp(key.ptr, "metadata")) {
+		} else if (key_is(key, "metadata")) {
 			if (st_json_obj_begin(&j, e) < 0)
 				return st_verr_in_field(e, "metadata");
 			st_str k2;
 			while ((r = st_json_obj_key(&j, R.loop_arena, &k2, e)) == 1) {
-				if (!strcmp(k2.ptr, "trace_id") && !st_json_null(&j)) {
+				if (key_is(k2, "trace_id") && !st_json_null(&j)) {
 					if (env_str(&j, &env->trace_id, ST__TRACE_ID_MAX,
 						    "trace_id", e) < 0)
 						return st_verr_in_field(e, "metadata");

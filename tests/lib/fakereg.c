@@ -20,7 +20,7 @@ static int str_field_decode(st_json *j, st_str *out, const char *name,
 	if (st_json_obj_begin(j, e) < 0)
 		return -1;
 	while ((r = st_json_obj_key(j, a, &key, e)) == 1) {
-		if (!strcmp(key.ptr, name)) {
+		if (key.len == strlen(name) && !memcmp(key.ptr, name, key.len)) {
 			size_t ncp;
 			if (st_json_str(j, a, out, &ncp, e) < 0)
 				return st_verr_in_field(e, name);
@@ -61,7 +61,7 @@ static int sleep_decode(st_json *j, void *out, st_arena *a, st_verr *e)
 	if (st_json_obj_begin(j, e) < 0)
 		return -1;
 	while ((r = st_json_obj_key(j, a, &key, e)) == 1) {
-		if (!strcmp(key.ptr, "ms")) {
+		if (key.len == 2 && !memcmp(key.ptr, "ms", 2)) {
 			if (st_json_i32(j, &p->ms, e) < 0)
 				return st_verr_in_field(e, "ms");
 			if (p->ms < 0 || p->ms > 10000) {

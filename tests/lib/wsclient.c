@@ -120,7 +120,7 @@ int wsc_connect(wsc *c, int port, const char *target, const char *headers,
 		unsigned char *e = c->len >= 4 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
 		if (e) {
 			int status = 0;
-			if (sscanf((char *)c->buf, "HTTP/1.1 %d", &status) != 1)
+			if (sscanf((char *)c->buf, "HTTP/1.%*d %d", &status) != 1)
 				status = 0;
 			consume(c, (size_t)(e + 4 - c->buf));
 			if (status != 101)
@@ -347,7 +347,7 @@ int http_get(int port, const char *path, char **body)
 		return -1;
 	buf[len] = '\0';
 	int status = -1;
-	sscanf(buf, "HTTP/1.1 %d", &status);
+	sscanf(buf, "HTTP/1.%*d %d", &status);
 	char *e = strstr(buf, "\r\n\r\n");
 	*body = strdup(e ? e + 4 : "");
 	free(buf);
