@@ -1393,7 +1393,8 @@ void emit_source(file *f, sbuf *o, int *failed)
 	sb_printf(o, "#include <math.h>\n#include <stdlib.h>\n#include <string.h>\n\n#include \"%s.h\"\n\n",
 		  svc);
 	/* helpers */
-	sb_printf(o, "/* Grows a list in the arena (doubling); NULL when the cap is reached. */\n"
+	if (uses(f, B_LIST, 0))
+		sb_printf(o, "/* Grows a list in the arena (doubling); NULL when the cap is reached. */\n"
 		     "static inline void *%s__grow(st_arena *a, void *items, size_t *cap, size_t size)\n"
 		     "{\n"
 		     "\tsize_t n = *cap ? *cap * 2 : 8;\n"
