@@ -21,7 +21,8 @@
  *   echo:  returns {"echo":<payload>} at once
  *   flaky: fails with SERVICE_UNAVAILABLE (retryable), 3 attempts
  *   hang:  never reports, only checks st_cancelled; timeout 300 ms
- *   slow:  {"ms":M,"steps":S}: sleeps M ms in S steps, progress after each
+ *   slow:  {"ms":M,"steps":S}: sleeps M ms in S steps, progress after each;
+ *          2 attempts (a killed worker is retried)
  */
 static const char *const flaky_errors[] = { "SERVICE_UNAVAILABLE" };
 static const st_action fake_actions[] = {
@@ -29,20 +30,20 @@ static const st_action fake_actions[] = {
 	{ .name = "flaky", .service = "t", .duration_ms = 10000, .retries = 2,
 	  .errors = flaky_errors, .n_errors = 1 },
 	{ .name = "hang", .service = "t", .duration_ms = 10000, .timeout_ms = 300 },
-	{ .name = "slow", .service = "t", .duration_ms = 10000 },
+	{ .name = "slow", .service = "t", .duration_ms = 10000, .retries = 1 },
 };
 static const st_registry fake_registry = { .actions = fake_actions,
 					   .n_actions = 4 };
 /* Known to nobody's registry: stays pending. */
 static const st_action parked_action = { .name = "parked", .duration_ms = 10000 };
 
-static void sleep_ms(int ms)
+static inline void sleep_ms(int ms)
 {
 	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&t, NULL);
 }
 
-static void fake_run(void *ud, st__job *job, st__outcome *out)
+static inline void fake_run(void *ud, st__job *job, st__outcome *out)
 {
 	(void)ud;
 	const char *name = st__job_action(job)->name;
@@ -104,7 +105,7 @@ typedef struct recorder {
 	const char *only_conn_prefix; /* refuse others (-1), as a gateway would */
 } recorder;
 
-static void rec_init(recorder *r)
+static inline void rec_init(recorder *r)
 {
 	memset(r, 0, sizeof *r);
 	pthread_mutex_init(&r->mu, NULL);
@@ -112,14 +113,14 @@ static void rec_init(recorder *r)
 	r->ev = calloc(REC_MAX, sizeof *r->ev);
 }
 
-static void rec_fini(recorder *r)
+static inline void rec_fini(recorder *r)
 {
 	free(r->ev);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 }
 
-static int rec_sink(void *ud, const st__event *ev)
+static inline int rec_sink(void *ud, const st__event *ev)
 {
 	recorder *r = ud;
 	if (r->only_conn_prefix &&
@@ -144,13 +145,13 @@ static int rec_sink(void *ud, const st__event *ev)
 	return 0;
 }
 
-static bool is_final(st__event_kind k)
+static inline bool is_final(st__event_kind k)
 {
 	return k == ST__EV_COMPLETE || k == ST__EV_ERROR;
 }
 
 /* Waits up to ms for `n` final events for request ids in total (any). */
-static int rec_count_finals(recorder *r, const char *rid)
+static inline int rec_count_finals(recorder *r, const char *rid)
 {
 	int n = 0;
 	for (int i = 0; i < r->n; i++)
@@ -159,7 +160,7 @@ static int rec_count_finals(recorder *r, const char *rid)
 	return n;
 }
 
-static bool rec_wait_finals(recorder *r, const char *rid, int want, int ms)
+static inline bool rec_wait_finals(recorder *r, const char *rid, int want, int ms)
 {
 	int64_t end = st__mono_ms() + ms;
 	pthread_mutex_lock(&r->mu);
@@ -179,7 +180,7 @@ static bool rec_wait_finals(recorder *r, const char *rid, int want, int ms)
 }
 
 /* Waits for any event of `kind` for rid. */
-static __attribute__((unused)) bool rec_wait_kind(recorder *r, const char *rid, st__event_kind kind, int ms)
+static inline bool rec_wait_kind(recorder *r, const char *rid, st__event_kind kind, int ms)
 {
 	int64_t end = st__mono_ms() + ms;
 	for (;;) {
@@ -199,7 +200,7 @@ static __attribute__((unused)) bool rec_wait_kind(recorder *r, const char *rid, 
 /* Checks one request's events: ack first (when want_ack), percentages
  * never decreasing, exactly one final and nothing after it. Returns the
  * final's kind or -1, with the failure as a diagnostic. */
-static int rec_check(recorder *r, const char *rid, bool want_ack, int *n_progress)
+static inline int rec_check(recorder *r, const char *rid, bool want_ack, int *n_progress)
 {
 	int finals = 0, kind = -1, np = 0;
 	double last = -1;
@@ -239,7 +240,7 @@ static int rec_check(recorder *r, const char *rid, bool want_ack, int *n_progres
 	return bad || finals != 1 ? -1 : kind;
 }
 
-static __attribute__((unused)) const char *rec_final_code(recorder *r, const char *rid)
+static inline const char *rec_final_code(recorder *r, const char *rid)
 {
 	static char code[64];
 	code[0] = '\0';
@@ -260,7 +261,7 @@ typedef struct submitted {
 	char request_id[37], status[16], error[64];
 } submitted;
 
-static void submitted_cb(void *ud, const st__submit_result *r)
+static inline void submitted_cb(void *ud, const st__submit_result *r)
 {
 	submitted *s = ud;
 	pthread_mutex_lock(&s->mu);
@@ -274,14 +275,14 @@ static void submitted_cb(void *ud, const st__submit_result *r)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static void submitted_init(submitted *s)
+static inline void submitted_init(submitted *s)
 {
 	memset(s, 0, sizeof *s);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 }
 
-static void submitted_wait(submitted *s)
+static inline void submitted_wait(submitted *s)
 {
 	pthread_mutex_lock(&s->mu);
 	while (!s->done)
@@ -289,7 +290,7 @@ static void submitted_wait(submitted *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static int submit(st__async *a, submitted *s, const st_action *act,
+static inline int submit(st__async *a, submitted *s, const st_action *act,
 		  const char *tenant, const char *user, const char *client_id,
 		  const char *conn, const char *payload)
 {
@@ -314,7 +315,7 @@ typedef struct answer {
 	double pct;
 } answer;
 
-static void answer_cb(void *ud, const st__query_result *r)
+static inline void answer_cb(void *ud, const st__query_result *r)
 {
 	answer *a = ud;
 	pthread_mutex_lock(&a->mu);
@@ -334,14 +335,14 @@ static void answer_cb(void *ud, const st__query_result *r)
 	pthread_mutex_unlock(&a->mu);
 }
 
-static void answer_init(answer *a)
+static inline void answer_init(answer *a)
 {
 	memset(a, 0, sizeof *a);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 }
 
-static void answer_wait(answer *a)
+static inline void answer_wait(answer *a)
 {
 	pthread_mutex_lock(&a->mu);
 	while (!a->done)
@@ -351,7 +352,7 @@ static void answer_wait(answer *a)
 
 /* --- database ----------------------------------------------------------- */
 
-static PGconn *db_open(void)
+static inline PGconn *db_open(void)
 {
 	PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
 	if (PQstatus(c) != CONNECTION_OK)
@@ -361,7 +362,7 @@ static PGconn *db_open(void)
 
 /* The first value of a one-row query with one text parameter (or none);
  * copied into a static buffer; "(null)" for NULL, "(none)" for no row. */
-static const char *db_value(PGconn *c, const char *sql, const char *param)
+static inline const char *db_value(PGconn *c, const char *sql, const char *param)
 {
 	static char out[1024];
 	const char *p[] = { param };
@@ -378,7 +379,7 @@ static const char *db_value(PGconn *c, const char *sql, const char *param)
 	return out;
 }
 
-static __attribute__((unused)) void db_do(PGconn *c, const char *sql)
+static inline void db_do(PGconn *c, const char *sql)
 {
 	PGresult *r = PQexec(c, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -387,7 +388,7 @@ static __attribute__((unused)) void db_do(PGconn *c, const char *sql)
 }
 
 /* An engine on the test's database with fast timings for tests. */
-static st__async *engine(recorder *rec, const char *role, int workers)
+static inline st__async *engine(recorder *rec, const char *role, int workers)
 {
 	st__async_config cfg = {
 		.conninfo = getenv("DATABASE_URL"),
