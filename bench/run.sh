@@ -21,7 +21,8 @@
 # BENCH_CONNS (100), BENCH_MANY (1000 connections), BENCH_RATE (10000
 # req/s), BENCH_IDLE (1000 idle connections), BENCH_ASYNC_RATE (2000 req/s),
 # BENCH_ASYNC_CONNS (100), BENCH_ASYNC_INFLIGHT (10 per connection),
-# BENCH_GW_JOBS (20000), BENCH_RESULTS (bench/results.md; "-" records
+# BENCH_GW_JOBS (20000), BENCH_STREAMERD (another streamerd binary to
+# measure instead of building $ST_BUILD/streamerd), BENCH_RESULTS (bench/results.md; "-" records
 # nothing), BENCH_ONLY (space-separated subset of: lws node streamerd async).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,8 +75,15 @@ trap 'exit 130' INT TERM
 
 # --- helpers -----------------------------------------------------------------
 
-# jget JSON KEY: a field of loadgen's flat JSON line.
-jget() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"; }
+# jget JSON KEY: a field of loadgen's flat JSON line (first_error, the
+# last and only free-text one, unescaped).
+jget() {
+	if [ "$2" = first_error ]; then
+		sed -n 's/.*"first_error":"\(.*\)"}$/\1/p' <<<"$1" | sed 's/\\\(.\)/\1/g' | cut -c1-240
+	else
+		sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+	fi
+}
 
 # calc EXPR: floating-point arithmetic; "n/a" when an operand is missing
 # or the expression is otherwise not computable (a division by zero).
@@ -218,10 +226,15 @@ echo_tmpl='{"type":"request","id":"b'$$'-{id}","action":"echo","payload":{"messa
 # --- build -------------------------------------------------------------------
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
-make --no-print-directory -s "BUILD=$build" "$build/bench/loadgen" \
-	"$build/bench/lws_echo" || { say "cannot build the load generator"; exit 1; }
+if ! make --no-print-directory -s "BUILD=$build" "$build/bench/loadgen" \
+	"$build/bench/lws_echo" >"$tmp/make.log" 2>&1; then
+	cat "$tmp/make.log" >&2
+	say "cannot build the load generator"
+	exit 1
+fi
+streamerd=${BENCH_STREAMERD:-$build/streamerd}
 streamerd_ok=1
-if wants streamerd || wants async; then
+if [ -z "${BENCH_STREAMERD:-}" ] && { wants streamerd || wants async; }; then
 	if ! make --no-print-directory -s "BUILD=$build" "$build/streamerd" \
 		>"$tmp/make.log" 2>&1; then
 		streamerd_ok=0
@@ -295,15 +308,18 @@ sd_url=
 if [ $streamerd_ok = 1 ] && [ $pg_started = 1 ] && { wants streamerd || wants async; }; then
 	export DATABASE_URL
 	DATABASE_URL=$(scripts/pg.sh url "$tmp/pg" streamer)
-	if ! "$build/streamerd" migrate >"$tmp/migrate.log" 2>&1; then
+	if ! "$streamerd" migrate >"$tmp/migrate.log" 2>&1; then
 		NOT[streamerd]="migrate failed: $(tail -1 "$tmp/migrate.log" | cut -c1-160)"
 	else
 		secret=$(openssl rand -hex 32)
 		token=$(jwt_hs256 "$secret" bench bench 3600)
 		port=$("$loadgen" --free-port)
+		# The per-connection rate limit guards against abuse; a closed
+		# loop is not abuse, so it is lifted here.
 		start streamerd "$tmp/streamerd.log" env JWT_SECRET="$secret" \
 			JWT_ALG=HS256 STREAMER_LISTEN="127.0.0.1:$port" LOG_LEVEL=warn \
-			"$build/streamerd"
+			STREAMER_RATE_LIMIT=10000000 STREAMER_RATE_BURST=10000000 \
+			"$streamerd"
 		sd_pid=$spid
 		sd_url="ws://127.0.0.1:$port/?Authorization=Bearer%20$token"
 		if ! wait_port "$sd_pid" "$port"; then
