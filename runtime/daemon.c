@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "presence.h"
+#include "req.h"
 #include "router.h"
 #include "server.h"
 
@@ -90,6 +91,7 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	acfg.registry = reg;
 	acfg.workers = cfg.workers;
 	acfg.result_ttl_ms = cfg.result_ttl_ms;
+	acfg.run = st__req_run;
 	st__async_config_defaults(&acfg);
 	async = st__async_create(&acfg);
 

@@ -168,3 +168,76 @@ st_time st_now(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (st_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* --- async requests: the runner the async engine calls ------------------- */
+
+#include "async.h"
+#include "worker.h"
+
+#define RUN_ARENA_MAX (16u * 1024 * 1024)
+
+static int job_progress_op(st_req *req, double pct, const char *msg)
+{
+	return st__job_progress(req->ops_ud, pct, msg);
+}
+
+static bool job_cancelled_op(st_req *req)
+{
+	return st__job_stopped(req->ops_ud);
+}
+
+static const st__req_ops job_ops = { job_progress_op, job_cancelled_op };
+
+static void outcome_fail(st__outcome *out, const char *code, const char *msg)
+{
+	out->ok = false;
+	snprintf(out->code, sizeof out->code, "%s", code);
+	snprintf(out->message, sizeof out->message, "%s", msg ? msg : "");
+}
+
+void st__req_run(void *ud, st__job *job, st__outcome *out)
+{
+	(void)ud;
+	const st_action *act = st__job_action(job);
+	st_arena *a = st_arena_create(RUN_ARENA_MAX);
+	void *payload = a ? st_arena_alloc(a, act->payload_size ? act->payload_size : 1) : NULL;
+	void *result = a ? st_arena_alloc(a, act->result_size ? act->result_size : 1) : NULL;
+	if (!payload || !result) {
+		outcome_fail(out, ST_E_INTERNAL_ERROR, "out of memory");
+		goto done;
+	}
+	st_verr e;
+	st_verr_init(&e);
+	st_json j;
+	st_json_init(&j, st__job_payload(job), st__job_payload_len(job));
+	if (act->payload_decode_json(&j, payload, a, &e) < 0 || st_json_end(&j, &e) < 0) {
+		/* It was validated when queued: only a changed schema gets here. */
+		outcome_fail(out, ST_E_VALIDATION_ERROR, e.msg);
+		goto done;
+	}
+	st_req req;
+	st__req_init(&req, a, act, st__job_user_id(job), st__job_tenant_id(job));
+	req.request_id = st__job_request_id(job);
+	req.client_id = st__job_client_id(job);
+	req.attempt = st__job_attempt(job);
+	req.async = true;
+	req.ops = &job_ops;
+	req.ops_ud = job;
+	int rc = act->handler(&req, payload, result);
+	if (rc == ST_OK) {
+		act->result_encode_json(result, &out->result);
+		if (out->result.failed) {
+			outcome_fail(out, ST_E_INTERNAL_ERROR, "the result is too large");
+			goto done;
+		}
+		out->ok = true;
+		goto done;
+	}
+	if (rc != ST_FAIL && !req.err_code)
+		st_fail(&req, "(bad return value)", NULL);
+	bool undeclared;
+	const char *code = st__req_wire_code(&req, &undeclared);
+	outcome_fail(out, code, undeclared ? NULL : req.err_message);
+done:
+	st_arena_free(a);
+}

@@ -45,4 +45,11 @@ const char *st__req_wire_code(const st_req *req, bool *undeclared);
 const char *st__builtin_message(const char *code);
 bool st__is_builtin(const char *code);
 
+/* The async engine's runner (st__run_fn of async.h): decodes the job's
+ * payload, runs the handler with st_progress/st_cancelled going to the
+ * job, encodes the result or the error into `out`. */
+struct st__job;
+struct st__outcome;
+void st__req_run(void *ud, struct st__job *job, struct st__outcome *out);
+
 #endif

@@ -178,12 +178,35 @@ int main(void)
 	ok(tsrv_log_has(&s, "undeclared error code"), "is logged");
 	ok(tsrv_log_has(&s, "NOT_DECLARED_ANYWHERE"), "with the code the handler used");
 
-	/* Async before the queue exists, and the control messages. */
-	expect_error("{\"action\":\"report\",\"payload\":{}}", "SERVICE_UNAVAILABLE", NULL,
-		     "an async action without the queue");
+	/* Async: validated here, queued by the engine, acknowledged, run by a
+	 * worker through the runner of req.c, completed. */
+	j = ask(&c, "{\"id\":\"r-1\",\"action\":\"report\",\"payload\":{}}");
+	is(str(j, "type"), "acknowledgment", "an async action is acknowledged");
+	is(str(j, "id"), "r-1", "with the client's id");
+	char *rid = str(j, "request_id") ? strdup(str(j, "request_id")) : NULL;
+	ok(is_uuid(rid), "and its request_id");
+	json_decref(j);
+	char *r = wsc_recv_text(&c, 10000);
+	j = r ? json_loads(r, 0, NULL) : NULL;
+	is(str(j, "type"), "complete", "then it completes");
+	is(str(j, "request_id"), rid, "same request_id");
+	json_decref(j);
+	free(r);
+	j = ask(&c, "{\"type\":\"list\"}");
+	is(str(j, "type"), "list", "list answers");
+	json_t *first = json_array_get(json_object_get(j, "data"), 0);
+	is(str(first, "request_id"), rid, "with the request");
+	json_decref(j);
+	char sq[200];
+	snprintf(sq, sizeof sq, "{\"type\":\"status\",\"request_id\":\"%s\"}", rid ? rid : "");
+	j = ask(&c, sq);
+	is(str(j, "data.status"), "completed", "status says completed");
+	json_decref(j);
+	free(rid);
 	expect_error("{\"type\":\"status\"}", "VALIDATION_ERROR", "request_id",
 		     "status without request_id");
-	expect_error("{\"type\":\"list\"}", "SERVICE_UNAVAILABLE", NULL, "list without the queue");
+	expect_error("{\"type\":\"status\",\"request_id\":\"00000000-0000-4000-8000-000000000000\"}",
+		     "NOT_FOUND", NULL, "status of an unknown request");
 
 	/* A slow handler runs on the pool: the loop keeps answering. */
 	wsc_send_text(&c, "{\"id\":\"slow\",\"action\":\"sleep\",\"payload\":{\"ms\":1500}}");
@@ -193,7 +216,7 @@ int main(void)
 	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"fast\"}}");
 	is(str(j, "data.message"), "fast", "and so is a fast request on the other thread");
 	json_decref(j);
-	char *r = wsc_recv_text(&c, 5000);
+	r = wsc_recv_text(&c, 5000);
 	j = r ? json_loads(r, 0, NULL) : NULL;
 	is(str(j, "id"), "slow", "then the slow answer arrives");
 	json_decref(j);
