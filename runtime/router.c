@@ -474,8 +474,15 @@ static void job_run(void *arg)
 	if (act->payload_decode_json(&j, payload, a, &e) < 0 || st_json_end(&j, &e) < 0) {
 		char field[ST_VERR_PATH_MAX + 16];
 		const char *p = st_verr_path(&e);
-		snprintf(field, sizeof field, "payload%s%s",
-			 *p && *p != '[' ? "." : "", p);
+		/* Generated decoders name the root "payload" themselves;
+		 * hand-written ones may not. */
+		bool rooted = !strncmp(p, "payload", 7) &&
+			      (p[7] == '\0' || p[7] == '.' || p[7] == '[');
+		if (rooted)
+			snprintf(field, sizeof field, "%s", p);
+		else
+			snprintf(field, sizeof field, "payload%s%s",
+				 *p && *p != '[' ? "." : "", p);
 		job_error(jb, ST_E_VALIDATION_ERROR, e.msg[0] ? e.msg : NULL, field);
 		goto done;
 	}
