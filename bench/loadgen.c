@@ -19,8 +19,9 @@
  * Answers are matched by the trailing digits of their "id" field. A message
  * of type "acknowledgment" or "progress" is intermediate (its latency is
  * recorded as submit->ack and submit->first progress); any other message
- * that carries the id ends the request ("error" counts as an error). Echo
- * servers send the request back, which ends it.
+ * that carries the id ends the request; "error" ends it as an error, left
+ * out of throughput and latency. Echo servers send the request back,
+ * which ends it.
  *
  * The report: one human line on stderr, then one flat JSON object on stdout
  * (flat so that shell scripts can pick fields with grep).
@@ -525,11 +526,13 @@ static void on_message(struct conn *c, const char *p, size_t n)
 		return;
 	}
 	st.finals++;
-	if (type && tl == 5 && memcmp(type, "error", 5) == 0) {
+	int failed = type && tl == 5 && memcmp(type, "error", 5) == 0;
+	if (failed) {
 		st.errors_msg++;
 		note_error("error answer: %.*s", (int)(n < 200 ? n : 200), p);
 	}
-	if (measuring && r->t0 >= t_measure) {
+	/* Throughput and latency count successes only: a refusal is fast. */
+	if (!failed && measuring && r->t0 >= t_measure) {
 		hist_add(&st.lat, t - r->t0);
 		hist_add(&st.svc, t - r->t_sent);
 		if (t <= t_stop)
