@@ -406,6 +406,22 @@ export class StreamerClient {
   ping() { return this._control('ping', {}); }
 
   /**
+   * Drops the current connection and reconnects at once, resuming every
+   * async request (e.g. after the token function can give a fresh token).
+   * Requests without an answer yet fail with CONNECTION_LOST unless
+   * `idempotent`. Resolves once connected again.
+   */
+  reconnect() {
+    if (this._state === 'closed') return Promise.reject(this._closedError());
+    const ws = this._ws;
+    if (this._state !== 'open' || !ws) return this.connect();
+    this._onClose({ code: 4000, reason: 'reconnect' }, true);
+    ws.onopen = ws.onclose = ws.onerror = ws.onmessage = null;
+    try { ws.close(4000, 'reconnect'); } catch { /* already closing */ }
+    return this.connect();
+  }
+
+  /**
    * Closes the connection for good: no reconnection, and every pending
    * promise rejects with CLIENT_CLOSED. Resolves once the socket is closed.
    */
@@ -633,7 +649,7 @@ export class StreamerClient {
     this._emit('unhandled', m);
   }
 
-  _onClose(ev) {
+  _onClose(ev, now = false) {
     this._ws = null;
     if (this._state === 'closed') return;
     const lost = (op) => new StreamerError({ code: 'CONNECTION_LOST', id: op.id ?? undefined,
@@ -651,11 +667,11 @@ export class StreamerClient {
         op.sentGen = 0; // control messages are safe to send again
       }
     }
-    const willReconnect = !!this._reconnect;
+    const willReconnect = !!this._reconnect || now;
     this._emit('close', { code: ev?.code ?? 1006, reason: ev?.reason ?? '', willReconnect });
-    if (willReconnect) {
+    if (willReconnect || now) {
       this._state = 'reconnecting';
-      this._scheduleReconnect();
+      if (!now) this._scheduleReconnect();
     } else {
       this._state = 'idle';
       const err = new StreamerError({ code: 'CONNECTION_LOST', message: 'the connection was lost' });
@@ -665,9 +681,9 @@ export class StreamerClient {
 
   _scheduleReconnect(lastError) {
     const r = this._reconnect;
-    if (!r || this._state === 'closed') return;
+    if (this._state === 'closed') return;
     this._state = 'reconnecting';
-    if (this._attempt >= r.maxAttempts) {
+    if (!r || this._attempt >= r.maxAttempts) {
       const err = lastError ?? new StreamerError({ code: 'CONNECTION_LOST', message: 'gave up reconnecting' });
       this._state = 'idle';
       for (const op of [...this._ops.values(), ...this._byRid.values()]) op.reject(err);
