@@ -28,9 +28,8 @@ static const char *const c_keywords[] = {
 	"signed", "sizeof", "static", "struct", "switch", "typedef", "union",
 	"unsigned", "void", "volatile", "while", "bool", "true", "false",
 	"errno", "assert", "offsetof", "alignas", "alignof", "noreturn",
-	"static_assert", "thread_local", "complex", "imaginary",
-	/* names generated code uses as locals or parameters */
-	"j", "a", "e", "b", "t", "out", "in", "key", "seen", "req", "p", "r",
+	"static_assert", "thread_local", "complex", "imaginary", "NULL",
+	"stdin", "stdout", "stderr", "EOF",
 };
 
 bool c_keyword(const char *s)

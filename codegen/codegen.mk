@@ -85,3 +85,7 @@ $(TESTGEN_LIB): $(TESTGEN_OBJ)
 TEST_LINK := $(TESTGEN_LIB) $(TEST_LINK)
 TEST_DEPS += $(STREAMC) $(TESTGEN_LIB)
 CLEAN += gen/*.c gen/*.h gen/*.fbs
+
+# C tests see the generated headers of the test build.
+$(BUILD)/tests/%.o: CFLAGS += -I$(TESTGEN)
+$(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/[0-9][0-9][0-9][0-9]-*.c)): $(TESTGEN_STAMP)

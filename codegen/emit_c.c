@@ -1495,8 +1495,10 @@ void emit_registry(file **files, int n, sbuf *o)
 			es[ne++] = files[i]->errors[k];
 		}
 	}
-	qsort(as, (size_t)na, sizeof *as, acmp);
-	qsort(es, (size_t)ne, sizeof *es, ecmp);
+	if (na)
+		qsort(as, (size_t)na, sizeof *as, acmp);
+	if (ne)
+		qsort(es, (size_t)ne, sizeof *es, ecmp);
 	/* type-erased wrappers */
 	for (int i = 0; i < na; i++) {
 		action *a = as[i].a;
