@@ -1028,7 +1028,7 @@ static void emit_fb_list(sbuf *o, const type *t, const char *tbl, int slot,
 		sb_printf(o, "%s = r%d == 1;\n", absent, u);
 	}
 	if (t->has_max) {
-		snprintf(buf, sizeof buf, "v%d.n > %lld", u, (long long)t->max.i);
+		snprintf(buf, sizeof buf, "r%d == 1 && v%d.n > %lld", u, u, (long long)t->max.i);
 		char msg[128];
 		snprintf(msg, sizeof msg, "must have at most %lld item%s", (long long)t->max.i,
 			 t->max.i == 1 ? "" : "s");
@@ -1055,8 +1055,14 @@ static void emit_fb_list(sbuf *o, const type *t, const char *tbl, int slot,
 	sb_printf(o, "%s.count = v%d.n;\n", lv, u);
 	ind(o, d);
 	sb_puts(o, "}\n");
-	snprintf(buf, sizeof buf, "%s.count", lv);
-	emit_checks(o, t, lv, buf, fail, d);
+	if (t->has_min && t->min.i > 0) {
+		ind(o, d);
+		sb_printf(o, "if (r%d == 1) {\n", u);
+		snprintf(buf, sizeof buf, "%s.count", lv);
+		emit_checks(o, t, lv, buf, fail, d + 1);
+		ind(o, d);
+		sb_puts(o, "}\n");
+	}
 }
 
 static const char *fb_scalar_fn(int base)
