@@ -47,6 +47,7 @@ tmp=$(mktemp -d /tmp/streamer-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
 pg_started=0
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 notes=()
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -456,11 +457,15 @@ echo
 echo "$out"
 
 if [ "$results" != - ]; then
+	[ -s "$results" ] || printf '%s\n' "# make bench: recorded results" "" \
+		"One section per run of bench/run.sh, newest last. The machine is shared:" \
+		"compare the columns of one run (the ratios), not runs with each other." \
+		>"$results"
 	{
 		echo
 		echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo
-		echo "- machine: $(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+		echo "- machine: $(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 		echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
 		echo "- command: \`$cmdline\` (${BUILD_DESC:-$build}; ${dur} s per step after ${warm} s warm-up; graphile-worker $gwjobs jobs, concurrency $((2 * $(nproc))))"
 		echo
