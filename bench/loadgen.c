@@ -239,7 +239,7 @@ static int measuring;
 static int refill;			/* closed loop: answer -> next request */
 static int64_t t_measure, t_stop;
 static uint64_t next_id = 1;
-static uint64_t sent_at_measure, done_at_measure;
+static uint64_t sent_at_measure;
 static int open_count, connecting;
 
 static void note_error(const char *fmt, ...)
@@ -856,7 +856,7 @@ static void drain(void)
 	}
 }
 
-static void report(int64_t t_begin)
+static void report(void)
 {
 	double secs = (t_stop - t_measure) / 1e9;
 	uint64_t pending = 0;
@@ -867,8 +867,6 @@ static void report(int64_t t_begin)
 			  st.closed + pending;
 	double rps = opt.idle || secs <= 0 ? 0 : st.done / secs;
 	const char *mode = opt.idle ? "idle" : opt.rate > 0 ? "rate" : "closed";
-	(void)t_begin;
-	(void)done_at_measure;
 
 	fprintf(stderr, "%s: %s c=%d: %d open, %.0f req/s, latency p50 %.3f "
 		"p90 %.3f p99 %.3f max %.3f ms; connect p50 %.3f p99 %.3f ms; "
@@ -1026,7 +1024,6 @@ int main(int argc, char **argv)
 		conns[i].mask_seed = 2463534242u + (uint32_t)i * 2654435761u;
 	}
 
-	int64_t t_begin = now_ns();
 	connect_all();
 	if (opt.idle) {
 		printf("{\"event\":\"connected\",\"open\":%d}\n", open_count);
@@ -1049,6 +1046,6 @@ int main(int argc, char **argv)
 	} else {
 		t_measure = t_stop = now_ns();
 	}
-	report(t_begin);
+	report();
 	return open_count ? 0 : 1;
 }
