@@ -89,3 +89,29 @@ CLEAN += gen/*.c gen/*.h gen/*.fbs
 # C tests see the generated headers of the test build.
 $(BUILD)/tests/%.o: CFLAGS += -I$(TESTGEN)
 $(patsubst tests/%.c,$(BUILD)/tests/%.o,$(wildcard tests/[0-9][0-9][0-9][0-9]-*.c)): $(TESTGEN_STAMP)
+
+# --- make fuzz: libFuzzer targets (clang) ----------------------------------
+
+FUZZ_CC := $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null)
+FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	      -Iruntime/include -Iruntime -Icodegen
+FUZZ_CODEC := runtime/arena.c runtime/verr.c runtime/scalars.c runtime/jsonw.c \
+	      runtime/fb.c $(BUILD)/runtime/json.c
+FUZZ_BINS := $(BUILD)/fuzz/parse $(BUILD)/fuzz/decode
+
+$(BUILD)/fuzz/parse: codegen/fuzz/parse.c $(filter-out codegen/main.c,$(STREAMC_SRC)) \
+		$(BUILD)/codegen/lexer.c codegen/streamc.h
+	$(call say,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^)
+
+$(BUILD)/fuzz/decode: codegen/fuzz/decode.c $(FUZZ_CODEC) $(TESTGEN_STAMP)
+	$(call say,FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -I$(TESTGEN) -o $@ codegen/fuzz/decode.c $(FUZZ_CODEC) \
+		$(TESTGEN)/codec_test.c $(TESTGEN)/ct_common.c $(TESTGEN)/demo.c -lm
+
+fuzz: $(FUZZ_BINS)
+ifneq ($(FUZZ_CC),)
+TEST_DEPS += $(FUZZ_BINS)
+endif

@@ -39,6 +39,7 @@ typedef struct loc {
 /* Records a diagnostic; all are printed, sorted, at the end of the run. */
 void diag(loc at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_count(void);
+void diag_reset(void); /* forget all (fuzzing) */
 void diag_print(void);
 /* Index of a file for sorting diagnostics (order of loading). */
 void diag_file_order(const char *file, int order);

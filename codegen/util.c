@@ -202,6 +202,14 @@ void diag(loc at, const char *fmt, ...)
 	nmsgs++;
 }
 
+void diag_reset(void)
+{
+	for (int i = 0; i < nmsgs; i++)
+		free(msgs[i].msg);
+	nmsgs = 0;
+	norders = 0;
+}
+
 int diag_count(void)
 {
 	return nmsgs;
