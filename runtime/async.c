@@ -67,10 +67,6 @@ st__async *st__async_create(const st__async_config *cfg)
 	a->cfg.role = a->role;
 	bool gateway = strcmp(a->role, "worker") != 0;
 	bool worker = strcmp(a->role, "gateway") != 0;
-	if (!gateway && !worker && strcmp(a->role, "all") != 0) {
-		fprintf(stderr, "streamer: async: unknown role '%s'\n", a->role);
-		goto fail;
-	}
 	if (strcmp(a->role, "gateway") != 0 && strcmp(a->role, "worker") != 0 &&
 	    strcmp(a->role, "all") != 0) {
 		fprintf(stderr, "streamer: async: unknown role '%s'\n", a->role);

@@ -17,6 +17,10 @@
  * stopped being ours (cancelled, lease lost) or whose time ran out is
  * told through st__job_progress/st__job_stopped.
  *
+ * Row locks: the statements that update several of this node's rows and
+ * may wait (finish, renew, progress) lock them in request_id order first,
+ * so that they cannot deadlock with each other; the rest skip locked rows.
+ *
  * Locks: w->mu (lists, flags) may be held while taking a job's progress
  * lock, never the other way round, and never across a round trip. */
 #include <errno.h>
@@ -369,7 +373,11 @@ static long backoff_ms(const st__async_config *cfg, int attempt)
 static const char SQL_FINISH[] =
 	"WITH x AS (SELECT * FROM unnest($2::uuid[], $3::int[], $4::text[],"
 	" $5::jsonb[], $6::jsonb[], $7::int[], $9::bool[])"
-	" AS x(id, att, st, res, err, delay_ms, rel))"
+	" AS x(id, att, st, res, err, delay_ms, rel)),"
+	" l AS (SELECT r.request_id FROM streamer.requests r JOIN x"
+	"   ON r.request_id = x.id AND r.attempts = x.att"
+	"   WHERE r.locked_by = $1 AND r.status = 'processing'"
+	"   ORDER BY r.request_id FOR UPDATE OF r)"
 	" UPDATE streamer.requests r SET status = x.st,"
 	" result = x.res, error = CASE WHEN x.rel THEN r.error ELSE x.err END,"
 	" attempts = CASE WHEN x.rel THEN r.attempts - 1 ELSE r.attempts END,"
@@ -380,8 +388,8 @@ static const char SQL_FINISH[] =
 	" expires_at = CASE WHEN x.st = 'pending' THEN NULL"
 	"   ELSE now() + make_interval(secs => $8::float8 / 1000) END,"
 	" locked_by = NULL, locked_until = NULL"
-	" FROM x WHERE r.request_id = x.id AND r.locked_by = $1"
-	" AND r.attempts = x.att AND r.status = 'processing'"
+	" FROM x, l WHERE r.request_id = x.id AND l.request_id = x.id"
+	" AND r.locked_by = $1 AND r.attempts = x.att AND r.status = 'processing'"
 	" RETURNING r.request_id, r.status, r.connection_id,"
 	" CASE WHEN r.status <> 'pending' THEN"
 	"   streamer.route_event(r.connection_id, streamer.final_event(r), $1) END";
@@ -629,12 +637,16 @@ static void *finisher_main(void *arg)
 /* --- progress flusher ----------------------------------------------------- */
 
 static const char SQL_PROGRESS[] =
-	"UPDATE streamer.requests r SET progress = greatest(r.progress, x.p),"
-	" progress_message = x.m"
-	" FROM unnest($2::uuid[], $3::int[], $4::float8[], $5::text[])"
-	" AS x(id, att, p, m)"
-	" WHERE r.request_id = x.id AND r.attempts = x.att AND r.locked_by = $1"
-	" AND r.status = 'processing'"
+	"WITH x AS (SELECT * FROM unnest($2::uuid[], $3::int[], $4::float8[],"
+	" $5::text[]) AS x(id, att, p, m)),"
+	" l AS (SELECT r.request_id FROM streamer.requests r JOIN x"
+	"   ON r.request_id = x.id AND r.attempts = x.att"
+	"   WHERE r.locked_by = $1 AND r.status = 'processing'"
+	"   ORDER BY r.request_id FOR UPDATE OF r)"
+	" UPDATE streamer.requests r SET progress = greatest(r.progress, x.p),"
+	" progress_message = x.m FROM x, l"
+	" WHERE r.request_id = x.id AND l.request_id = x.id"
+	" AND r.attempts = x.att AND r.locked_by = $1 AND r.status = 'processing'"
 	" RETURNING r.request_id, coalesce(r.connection_id, '')";
 
 static const char SQL_ROUTE[] =
@@ -645,6 +657,7 @@ static const char SQL_ROUTE[] =
 
 struct db_item {
 	char id[37];
+	int attempt;
 	bool seen;
 };
 
@@ -714,6 +727,7 @@ static void *flusher_main(void *arg)
 				next = due;
 			if (t.db) {
 				snprintf(dbi[nd].id, sizeof dbi[nd].id, "%s", j->request_id);
+				dbi[nd].attempt = j->attempt;
 				dbi[nd++].seen = false;
 				st__db_arr_str(&a[0], j->request_id);
 				st__db_arr_int(&a[1], j->attempt);
@@ -785,7 +799,7 @@ static void *flusher_main(void *arg)
 		}
 		for (int k = 0; k < nd; k++) {
 			st__job *j = dbi[k].seen ? NULL : job_find(w, dbi[k].id);
-			if (j && !j->finalized)
+			if (j && !j->finalized && j->attempt == dbi[k].attempt)
 				atomic_store(&j->stop, STOP_REVOKED);
 		}
 		pthread_mutex_unlock(&w->mu);
@@ -824,10 +838,14 @@ static const char SQL_NEXT_RUN[] =
 	" AND action = ANY($1::text[])";
 
 static const char SQL_RENEW[] =
-	"UPDATE streamer.requests r"
+	"WITH l AS (SELECT r.request_id FROM streamer.requests r"
+	"   JOIN unnest($3::uuid[], $4::int[]) AS x(id, att)"
+	"   ON r.request_id = x.id AND r.attempts = x.att"
+	"   WHERE r.locked_by = $1 AND r.status = 'processing'"
+	"   ORDER BY r.request_id FOR UPDATE OF r)"
+	" UPDATE streamer.requests r"
 	" SET locked_until = now() + make_interval(secs => $2::float8 / 1000)"
-	" FROM unnest($3::uuid[], $4::int[]) AS x(id, att)"
-	" WHERE r.request_id = x.id AND r.attempts = x.att AND r.locked_by = $1"
+	" FROM l WHERE r.request_id = l.request_id AND r.locked_by = $1"
 	" AND r.status = 'processing'"
 	" RETURNING r.request_id";
 
