@@ -115,3 +115,16 @@ fuzz: $(FUZZ_BINS)
 ifneq ($(FUZZ_CC),)
 TEST_DEPS += $(FUZZ_BINS)
 endif
+
+# --- make bench: the codec benchmark ------------------------------------------
+
+$(BUILD)/bench/codec: $(BUILD)/bench/codec.o $(TESTGEN_LIB) $(BUILD)/libstreamer.a
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+$(BUILD)/bench/codec.o: CFLAGS += -I$(TESTGEN)
+$(BUILD)/bench/codec.o: $(TESTGEN_STAMP)
+
+.PHONY: bench-codec
+bench-codec: $(BUILD)/bench/codec $(STREAMC)
+	$(Q)$(BUILD)/bench/codec $(STREAMC)
+bench: bench-codec
