@@ -50,6 +50,7 @@ deps:
 
 include codegen/codegen.mk
 include runtime/runtime.mk
+include tests/lib/lib.mk
 include tests/tests.mk
 -include bench/bench.mk
 
