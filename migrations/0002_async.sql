@@ -45,5 +45,16 @@ $$;
 -- A running request cancelled by a client keeps locked_by until the node
 -- running it has told the client; if that node died, lease rescue finds
 -- the row here.
-CREATE INDEX requests_cancelling ON streamer.requests (locked_until)
+-- Keyed on created_at, not locked_until: lease renewals must not touch an
+-- index, so that they stay heap-only (HOT) updates.
+CREATE INDEX requests_cancelling ON streamer.requests (created_at)
 	WHERE status = 'cancelled' AND locked_by IS NOT NULL;
+
+-- A queue table churns: every request is inserted, updated a few times and
+-- deleted. Vacuum it early and without throttling so that dead tuples do
+-- not slow the claim down after millions of requests.
+ALTER TABLE streamer.requests SET (
+	autovacuum_vacuum_scale_factor = 0.01,
+	autovacuum_vacuum_insert_scale_factor = 0.05,
+	autovacuum_analyze_scale_factor = 0.02,
+	autovacuum_vacuum_cost_delay = 0);
