@@ -2,7 +2,12 @@
 # echo server, then bench/run.sh measures streamerd beside its peers and
 # appends the tables to bench/results.md. See bench/README.md.
 
-BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/lws_echo
+BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/lws_echo $(BUILD)/bench/queue
+
+# The queue engine alone (no WebSocket): needs the runtime library.
+$(BUILD)/bench/queue: $(BUILD)/bench/queue.o $(LIBSTREAMER)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o
 	$(call say,LD,$@)
