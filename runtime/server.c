@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <libwebsockets.h>
@@ -98,7 +99,6 @@ static struct {
 	bool draining, closing, done;
 	int64_t drain_deadline_ns;
 	lws_sorted_usec_list_t drain_sul;
-	struct lws_http_mount mounts[3];
 } S;
 
 static int64_t mono_ns(void)
@@ -647,6 +647,48 @@ static char *dup_body(const char *s, size_t *len)
 	return b;
 }
 
+static const char *mime_of(const char *path)
+{
+	static const struct { const char *ext, *mime; } types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".wasm", "application/wasm" },
+		{ ".map", "application/json" },
+		{ ".txt", "text/plain; charset=utf-8" },
+	};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(dot, types[i].ext))
+			return types[i].mime;
+	return "application/octet-stream";
+}
+
+/* A file of the demo page: 1 when there is none (the caller answers 404),
+ * else what the callback returns. Paths with ".." or hidden files are
+ * never served. */
+static int serve_static(struct lws *wsi, const char *uri)
+{
+	char path[1024];
+	if (!strcmp(uri, "/"))
+		uri = "/index.html";
+	if (uri[0] != '/' || strstr(uri, "..") || strstr(uri, "/."))
+		return 1;
+	int n = snprintf(path, sizeof path, "%s%s", S.cfg->static_dir, uri);
+	struct stat st;
+	if (n <= 0 || (size_t)n >= sizeof path || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 1;
+	int r = lws_serve_http_file(wsi, path, mime_of(path), NULL, 0);
+	if (r < 0 || (r > 0 && lws_http_transaction_completed(wsi)))
+		return -1;
+	return 0;
+}
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			 void *user, void *in, size_t len)
 {
@@ -685,10 +727,13 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 					  "text/plain; version=0.0.4; charset=utf-8",
 					  b.data, b.len - LWS_PRE);
 		}
-		body = dup_body("not found\n", &n);
-		if (!body)
-			return -1;
-		return http_reply(wsi, hp, HTTP_STATUS_NOT_FOUND, "text/plain", body, n);
+		if (S.cfg->static_dir) {
+			int r = serve_static(wsi, uri);
+			if (r != 1)
+				return r;
+		}
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (!hp || !hp->body)
@@ -766,19 +811,6 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.vhost_name = "streamer";
 	info.timeout_secs = 30;
-	if (cfg->static_dir) {
-		struct lws_http_mount *m = S.mounts;
-		m[0] = (struct lws_http_mount){ .mountpoint = "/healthz",
-			.mountpoint_len = 8, .origin = "http",
-			.origin_protocol = LWSMPRO_CALLBACK, .mount_next = &m[1] };
-		m[1] = (struct lws_http_mount){ .mountpoint = "/metrics",
-			.mountpoint_len = 8, .origin = "http",
-			.origin_protocol = LWSMPRO_CALLBACK, .mount_next = &m[2] };
-		m[2] = (struct lws_http_mount){ .mountpoint = "/", .mountpoint_len = 1,
-			.origin = cfg->static_dir, .def = "index.html",
-			.origin_protocol = LWSMPRO_FILE };
-		info.mounts = m;
-	}
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
 		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
