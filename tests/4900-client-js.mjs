@@ -3,7 +3,7 @@
 // cancel, timeouts, and close() settling every promise.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { test } from 'node:test';
@@ -486,4 +486,12 @@ test('works with the runtime\'s own WebSocket (undici in Node 20 with --experime
   assert.equal(res.r.message, 'héllo ✓');
   assert.equal(res.rtt, 'number');
   assert.equal(srv.connections[0].url.searchParams.get('Authorization'), 'Bearer abc');
+});
+
+test('the demo page serves the same client (clients/demo/streamer.js is a copy of clients/js/streamer.mjs)', () => {
+  const demo = join(here, '..', 'clients', 'demo');
+  assert.equal(readFileSync(join(demo, 'streamer.js'), 'utf8'), readFileSync(clientPath, 'utf8'),
+    'run: cp clients/js/streamer.mjs clients/demo/streamer.js');
+  assert.match(readFileSync(join(demo, 'demo.js'), 'utf8'), /from '\.\/streamer\.js'/);
+  assert.match(readFileSync(join(demo, 'index.html'), 'utf8'), /<script type="module" src="demo.js">/);
 });
