@@ -3,7 +3,7 @@
 # everything is present; when not root, prints the exact command and fails.
 set -eu
 
-PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind openssl
+PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind openssl curl
 re2c flatbuffers-compiler libflatbuffers-dev
 libwebsockets-dev libjwt-dev libjansson-dev libssl-dev libpq-dev
 postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
