@@ -40,6 +40,10 @@ static const opt opts[] = {
 	{ "STREAMER_ROLE", "--role", "all", "gateway, worker or all" },
 	{ "STREAMER_MAX_FRAME", "--max-frame", "128KiB", "largest accepted frame" },
 	{ "STREAMER_RESULT_TTL", "--result-ttl", "7d", "how long finished requests are kept" },
+	{ "STREAMER_LEASE", "--lease", "10s",
+	  "async lease: a dead worker's request is retried after this" },
+	{ "STREAMER_RETRY_BASE", "--retry-base", "1s",
+	  "first retry delay of an async request (doubled per attempt)" },
 	{ "STREAMER_RATE_LIMIT", "--rate-limit", "100",
 	  "messages per second per connection" },
 	{ "STREAMER_RATE_BURST", "--rate-burst", "200",
@@ -306,6 +310,14 @@ static int apply(st__config *c, size_t i, const char *v, char *err, size_t errle
 		if (st__parse_duration_ms(v, &u) < 0 || u < 1000)
 			return BAD("a duration such as 7d, at least 1s");
 		c->result_ttl_ms = u;
+	} else if (!strcmp(name, "STREAMER_LEASE")) {
+		if (st__parse_duration_ms(v, &u) < 0 || u < 300 || u > 3600000)
+			return BAD("a duration such as 10s, 300ms..1h");
+		c->lease_ms = (uint32_t)u;
+	} else if (!strcmp(name, "STREAMER_RETRY_BASE")) {
+		if (st__parse_duration_ms(v, &u) < 0 || u < 1 || u > 3600000)
+			return BAD("a duration such as 1s, 1ms..1h");
+		c->retry_base_ms = (uint32_t)u;
 	} else if (!strcmp(name, "STREAMER_RATE_LIMIT")) {
 		if (parse_num(v, 0.1, 1e7, &d) < 0)
 			return BAD("messages per second, 0.1..10000000");
@@ -350,6 +362,8 @@ int st__config_load(st__config *c, int argc, char **argv, FILE *out,
 	c->role = ST__ROLE_ALL;
 	c->max_frame = 128 * 1024;
 	c->result_ttl_ms = 7ull * 86400000;
+	c->lease_ms = 10000;
+	c->retry_base_ms = 1000;
 	c->log_level = ST__LOG_INFO;
 	c->rate_limit = 100;
 	c->rate_burst = 200;

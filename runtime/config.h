@@ -34,6 +34,8 @@ typedef struct st__config {
 	st__role role;
 	size_t max_frame;
 	uint64_t result_ttl_ms;
+	uint32_t lease_ms;      /* async lease (renewed at a third) */
+	uint32_t retry_base_ms; /* first retry delay, doubled per attempt */
 	int log_level;
 	double rate_limit;      /* messages per second per connection */
 	double rate_burst;      /* bucket size */

@@ -91,6 +91,8 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	acfg.registry = reg;
 	acfg.workers = cfg.workers;
 	acfg.result_ttl_ms = cfg.result_ttl_ms;
+	acfg.lease_ms = cfg.lease_ms;
+	acfg.backoff_base_ms = cfg.retry_base_ms;
 	acfg.run = st__req_run;
 	st__async_config_defaults(&acfg);
 	async = st__async_create(&acfg);
