@@ -16,7 +16,18 @@ $(FAKESRV): $(BUILD)/tests/lib/fakesrv.o $(BUILD)/tests/lib/fakereg.o $(LIBSTREA
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
 
-TEST_DEPS += $(FAKESRV) $(TESTLIB)
+# streamerd-test: the real streamerd (runtime/main.c) with the test build's
+# registry (idl/ + tests/idl/, handlers/ + tests/handlers/), for the end to
+# end tests that need test-only actions (tests/4010-async-*.c).
+STREAMERD_TEST := $(BUILD)/tests/lib/streamerd-test
+
+$(STREAMERD_TEST): $(BUILD)/runtime/main.o $(TESTGEN_LIB) $(LIBSTREAMER)
+	$(call say,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/runtime/main.o $(TESTGEN_LIB) \
+		$(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
+
+TEST_DEPS += $(FAKESRV) $(TESTLIB) $(STREAMERD_TEST)
 ifneq ($(strip $(TEST_BINS)),)
 $(TEST_BINS): $(TESTLIB)
 endif

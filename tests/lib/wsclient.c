@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -365,6 +366,8 @@ int tsrv_start(tsrv *s, const char *bin, const char *const *env)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* A test that dies (a crash, an abort) takes its servers along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd >= 0) {
 			dup2(fd, 2);
