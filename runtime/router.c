@@ -1,12 +1,14 @@
 /* router.c: envelope -> action -> permission -> decode/validate -> handler
- * (on the pool) -> response. JSON text frames; binary frames answer
- * VALIDATION_ERROR until the FlatBuffers envelope is wired in. */
+ * (on the pool) -> response. JSON text frames and FlatBuffers binary frames
+ * (envelope.h); every answer goes out in the format of the message it
+ * answers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "envelope.h"
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
@@ -16,11 +18,13 @@ typedef enum env_type {
 	T_REQUEST, T_CANCEL, T_STATUS, T_LIST, T_PING, T_UNKNOWN,
 } env_type;
 
-/* A parsed envelope; strings live in the loop's arena. */
+/* A parsed envelope; strings live in the loop's arena or the frame. */
 typedef struct envelope {
 	env_type type;
+	st__format format;
 	st_str id, action, request_id, trace_id;
-	const char *payload; /* raw JSON text of the payload value */
+	const char *payload; /* JSON: the payload value's raw text; FB: the
+				nested <Action>Payload buffer's bytes */
 	size_t payload_len;
 	bool has_id, has_action, has_request_id, has_payload;
 } envelope;
@@ -139,6 +143,61 @@ static st__msg *finish(st_buf *b, st__msg_type t, const char *request_id,
 	return m;
 }
 
+/* A NUL-terminated C string as an optional envelope string. */
+static st_str opt_str(const char *s)
+{
+	return s ? (st_str){ s, strlen(s) } : (st_str){ NULL, 0 };
+}
+
+/* The envelope as a binary message; like finish(), one that does not fit
+ * becomes an INTERNAL_ERROR. */
+static st__msg *fb_finish(const st__env *env, st__msg_type t)
+{
+	st_fbb b;
+	const uint8_t *p;
+	size_t n;
+	st__msg *m = NULL;
+	st_fbb_init(&b, ST__OUT_MAX);
+	if (st__env_encode(&b, env, &p, &n) == 0) {
+		m = st__msg_create(p, n, true, t);
+	} else {
+		st__env_error er = { .code = ST_STR("INTERNAL_ERROR"),
+				     .message = ST_STR("the answer is too large") };
+		st__env e2 = { .type = ST__ENV_ERROR, .id = env->id,
+			       .request_id = env->request_id, .error = &er };
+		if (st__env_encode(&b, &e2, &p, &n) == 0)
+			m = st__msg_create(p, n, true, ST__MT_ERROR);
+	}
+	st_fbb_fini(&b);
+	return m;
+}
+
+/* An `error` message in format f; retry_after_ms < 0: none. */
+static st__msg *error_msg(st__format f, const char *request_id, const char *id,
+			  const char *code, const char *message,
+			  const char *field, long retry_after_ms)
+{
+	if (f == ST__FMT_FB) {
+		if (!message)
+			message = st__builtin_message(code);
+		st__env_error er = {
+			.code = opt_str(code),
+			.message = opt_str(message ? message : "Error"),
+			.field = opt_str(field),
+			.has_retry_after_ms = retry_after_ms >= 0,
+			.retry_after_ms = retry_after_ms,
+		};
+		st__env env = { .type = ST__ENV_ERROR, .id = opt_str(id),
+				.request_id = opt_str(request_id && *request_id ? request_id : NULL),
+				.error = &er };
+		return fb_finish(&env, ST__MT_ERROR);
+	}
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	w_error(&b, request_id, id, code, message, field, retry_after_ms);
+	return finish(&b, ST__MT_ERROR, request_id, id);
+}
+
 static void send_msg(const char *conn_id, st__msg *m, bool final)
 {
 	if (!m)
@@ -147,29 +206,115 @@ static void send_msg(const char *conn_id, st__msg *m, bool final)
 	R.send(conn_id, m);
 }
 
-static void send_error(const char *conn_id, const char *request_id,
+static void send_error(const char *conn_id, st__format f, const char *request_id,
 		       const char *id, const char *code, const char *message,
 		       const char *field)
 {
-	st_buf b;
-	st_buf_init(&b, ST__OUT_MAX);
-	w_error(&b, request_id, id, code, message, field, -1);
-	send_msg(conn_id, finish(&b, ST__MT_ERROR, request_id, id), true);
+	send_msg(conn_id, error_msg(f, request_id, id, code, message, field, -1), true);
 }
 
 st__msg *st__router_error_msg(bool binary, const char *code, const char *message,
 			      long retry_after_ms)
 {
-	(void)binary;
-	st_buf b;
-	st_buf_init(&b, ST__OUT_MAX);
-	w_error(&b, NULL, NULL, code, message, NULL, retry_after_ms);
-	return finish(&b, ST__MT_ERROR, NULL, NULL);
+	return error_msg(binary ? ST__FMT_FB : ST__FMT_JSON, NULL, NULL, code,
+			 message, NULL, retry_after_ms);
+}
+
+static const st_action *lookup(const char *name);
+
+/* An action's result, given as JSON text (what the async engine stores),
+ * as a finished <Action>Result FlatBuffer in `nb`: 0 and the bytes (valid
+ * until nb changes), or -1 (unknown action, no codec, a result that does
+ * not decode: a server-side bug, logged by the caller). */
+static int result_fb_from_json(const char *action, const char *json, st_fbb *nb,
+			       const uint8_t **p, size_t *n)
+{
+	const st_action *act = action ? lookup(action) : NULL;
+	if (!act || !act->result_decode_json || !act->result_encode_fb || !json)
+		return -1;
+	st_arena *a = st_arena_create(ST__REQ_ARENA_MAX);
+	void *res = a ? st_arena_alloc(a, act->result_size ? act->result_size : 1) : NULL;
+	int rc = -1;
+	st_verr e;
+	st_verr_init(&e);
+	st_json j;
+	st_json_init(&j, json, strlen(json));
+	if (res && act->result_decode_json(&j, res, a, &e) == 0 && st_json_end(&j, &e) == 0) {
+		st_fbb_reset(nb);
+		st_fbref root = act->result_encode_fb(nb, res);
+		rc = st_fbb_finish(nb, root, NULL, p, n);
+	}
+	st_arena_free(a);
+	return rc;
+}
+
+/* An async event as an envelope. */
+static st__msg *event_msg_fb(const st__event *ev)
+{
+	st__env env = { .id = opt_str(ev->client_id), .request_id = opt_str(ev->request_id) };
+	st__env_error er = { 0 };
+	st_fbb nb;
+	st_fbb_init(&nb, ST__OUT_MAX);
+	st__msg_type t = ST__MT_ERROR;
+	switch (ev->kind) {
+	case ST__EV_ACK:
+		t = ST__MT_ACK;
+		env.type = ST__ENV_ACK;
+		env.status = ST_STR("queued");
+		env.estimated_duration_ms = ev->estimated_duration_ms;
+		break;
+	case ST__EV_PROGRESS:
+		t = ST__MT_PROGRESS;
+		env.type = ST__ENV_PROGRESS;
+		env.percentage = ev->percentage;
+		env.message = opt_str(ev->message ? ev->message : "");
+		env.timestamp = ev->timestamp_ms;
+		break;
+	case ST__EV_COMPLETE: {
+		const uint8_t *p;
+		size_t n;
+		if (result_fb_from_json(ev->action, ev->result_json, &nb, &p, &n) < 0) {
+			st__logctx lc = { ev->connection_id, ev->request_id, NULL };
+			st__log(ST__LOG_ERROR, &lc, "result has no FlatBuffers form",
+				"action=%s", ev->action ? ev->action : "");
+			env.type = ST__ENV_ERROR;
+			er.code = ST_STR("INTERNAL_ERROR");
+			er.message = ST_STR("the result cannot be sent as FlatBuffers");
+			env.error = &er;
+			break;
+		}
+		t = ST__MT_COMPLETE;
+		env.type = ST__ENV_COMPLETE;
+		env.success = true;
+		env.has_payload = true;
+		env.payload = (st_bytes){ p, n };
+		env.timestamp = ev->timestamp_ms;
+		break;
+	}
+	case ST__EV_ERROR: {
+		const char *code = ev->error_code ? ev->error_code : ST_E_INTERNAL_ERROR;
+		const char *msg = ev->error_message && *ev->error_message
+					  ? ev->error_message : st__builtin_message(code);
+		env.type = ST__ENV_ERROR;
+		er.code = opt_str(code);
+		er.message = opt_str(msg ? msg : "Error");
+		env.error = &er;
+		break;
+	}
+	}
+	st__msg *m = fb_finish(&env, t);
+	st_fbb_fini(&nb);
+	return m;
 }
 
 st__msg *st__router_event_msg(const st__event *ev, st__format f)
 {
-	(void)f;
+	if (f == ST__FMT_FB) {
+		st__msg *m = event_msg_fb(ev);
+		if (m)
+			m->final = ev->kind == ST__EV_COMPLETE || ev->kind == ST__EV_ERROR;
+		return m;
+	}
 	st_buf b;
 	st_buf_init(&b, ST__OUT_MAX);
 	st__msg_type t = ST__MT_ERROR;
@@ -233,6 +378,76 @@ static bool key_is(st_str k, const char *name)
 	return k.len == n && memcmp(k.ptr, name, n) == 0;
 }
 
+/* The metadata object (JSON text in both formats): its trace_id. */
+static int meta_parse(st_json *j, envelope *env, st_verr *e)
+{
+	st_str k;
+	int r;
+	if (st_json_obj_begin(j, e) < 0)
+		return st_verr_in_field(e, "metadata");
+	while ((r = st_json_obj_key(j, R.loop_arena, &k, e)) == 1) {
+		if (key_is(k, "trace_id") && !st_json_null(j)) {
+			if (env_str(j, &env->trace_id, ST__TRACE_ID_MAX, "trace_id", e) < 0)
+				return st_verr_in_field(e, "metadata");
+		} else if (st_json_skip(j, NULL, NULL, e) < 0) {
+			return st_verr_in_field(e, "metadata");
+		}
+	}
+	return r < 0 ? st_verr_in_field(e, "metadata") : 0;
+}
+
+/* An envelope string field's length limit. */
+static int fb_limit(st_str s, size_t max, const char *name, st_verr *e)
+{
+	if (s.ptr && s.len > max) {
+		st_verr_set(e, "must be at most %zu bytes", max);
+		return st_verr_in_field(e, name);
+	}
+	return 0;
+}
+
+/* Parses a binary frame: an Envelope, verified as it is read (any failure
+ * is the client's: VALIDATION_ERROR). Strings and the payload point into
+ * the frame. 0, or -1 with the reason (and field) in e. */
+static int env_parse_fb(const char *buf, size_t len, envelope *env, st_verr *e)
+{
+	st__env fe;
+	memset(env, 0, sizeof *env);
+	env->format = ST__FMT_FB;
+	if (st__env_decode((const uint8_t *)buf, len, R.loop_arena, &fe, e) < 0)
+		return -1;
+	env->type = fe.type == ST__ENV_REQUEST ? T_REQUEST
+		  : fe.type == ST__ENV_CANCEL  ? T_CANCEL
+		  : fe.type == ST__ENV_STATUS  ? T_STATUS
+		  : fe.type == ST__ENV_LIST    ? T_LIST
+		  : fe.type == ST__ENV_PING    ? T_PING
+					       : T_UNKNOWN;
+	if (fb_limit(fe.id, ST__CLIENT_ID_MAX, "id", e) < 0 ||
+	    fb_limit(fe.action, ST__ACTION_NAME_MAX, "action", e) < 0 ||
+	    fb_limit(fe.request_id, 64, "request_id", e) < 0)
+		return -1;
+	env->id = fe.id;
+	env->has_id = fe.id.ptr != NULL;
+	env->action = fe.action;
+	env->has_action = fe.action.ptr != NULL;
+	env->request_id = fe.request_id;
+	env->has_request_id = fe.request_id.ptr != NULL;
+	if (fe.has_payload) {
+		env->payload = (const char *)fe.payload.ptr;
+		env->payload_len = fe.payload.len;
+		env->has_payload = true;
+	}
+	if (fe.metadata.ptr) {
+		st_json j;
+		st_json_init(&j, fe.metadata.ptr, fe.metadata.len);
+		if (meta_parse(&j, env, e) < 0)
+			return -1;
+		if (st_json_end(&j, e) < 0)
+			return st_verr_in_field(e, "metadata");
+	}
+	return 0;
+}
+
 /* Parses a JSON envelope. 0, or -1 with the reason (and field) in e. */
 static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e)
 {
@@ -275,20 +490,8 @@ static int env_parse_json(const char *buf, size_t len, envelope *env, st_verr *e
 				return st_verr_in_field(e, "payload");
 			env->has_payload = true;
 		} else if (key_is(key, "metadata")) {
-			if (st_json_obj_begin(&j, e) < 0)
-				return st_verr_in_field(e, "metadata");
-			st_str k2;
-			while ((r = st_json_obj_key(&j, R.loop_arena, &k2, e)) == 1) {
-				if (key_is(k2, "trace_id") && !st_json_null(&j)) {
-					if (env_str(&j, &env->trace_id, ST__TRACE_ID_MAX,
-						    "trace_id", e) < 0)
-						return st_verr_in_field(e, "metadata");
-				} else if (st_json_skip(&j, NULL, NULL, e) < 0) {
-					return st_verr_in_field(e, "metadata");
-				}
-			}
-			if (r < 0)
-				return st_verr_in_field(e, "metadata");
+			if (meta_parse(&j, env, e) < 0)
+				return -1;
 		} else if (st_json_skip(&j, NULL, NULL, e) < 0) {
 			return -1;
 		}
@@ -307,7 +510,8 @@ typedef struct job {
 	char *client_id;  /* NULL when none */
 	char *trace_id;   /* NULL when none */
 	char *user_id, *tenant_id;
-	char *payload;    /* the payload's JSON text; "{}" when absent */
+	char *payload;    /* JSON: the payload's text, "{}" when absent; FB:
+			     the nested buffer, NULL when absent */
 	size_t payload_len;
 	st__format format;
 	int64_t t0;       /* when the frame arrived (monotonic ns) */
@@ -327,8 +531,9 @@ static char *job_put(job *jb, size_t *off, const char *s, size_t n)
 static job *job_create(const st_action *act, const st__router_conn *c,
 		       const envelope *env, const char *request_id, int64_t t0)
 {
-	const char *pl = env->has_payload ? env->payload : "{}";
-	size_t pll = env->has_payload ? env->payload_len : 2;
+	bool fb = env->format == ST__FMT_FB;
+	const char *pl = env->has_payload ? env->payload : fb ? "" : "{}";
+	size_t pll = env->has_payload ? env->payload_len : fb ? 0 : 2;
 	size_t ul = strlen(c->claims->sub), tl = strlen(c->claims->tenant_id);
 	size_t need = pll + ul + tl + env->id.len + env->trace_id.len + 5;
 	job *jb = malloc(sizeof *jb + need);
@@ -339,13 +544,15 @@ static job *job_create(const st_action *act, const st__router_conn *c,
 	snprintf(jb->conn_id, sizeof jb->conn_id, "%s", c->conn_id);
 	memcpy(jb->request_id, request_id, 37);
 	jb->payload = job_put(jb, &off, pl, pll);
+	if (fb && !env->has_payload)
+		jb->payload = NULL;
 	jb->payload_len = pll;
 	jb->user_id = job_put(jb, &off, c->claims->sub, ul);
 	jb->tenant_id = job_put(jb, &off, c->claims->tenant_id, tl);
 	jb->client_id = env->has_id ? job_put(jb, &off, env->id.ptr, env->id.len) : NULL;
 	jb->trace_id = env->trace_id.ptr ? job_put(jb, &off, env->trace_id.ptr,
 						   env->trace_id.len) : NULL;
-	jb->format = ST__FMT_JSON;
+	jb->format = env->format;
 	jb->t0 = t0;
 	return jb;
 }
@@ -356,7 +563,8 @@ static void job_error(job *jb, const char *code, const char *message,
 {
 	st__metrics_request(jb->act, code);
 	st__metrics_e2e_seconds(jb->act, (double)(mono_ns() - jb->t0) / 1e9);
-	send_error(jb->conn_id, jb->request_id, jb->client_id, code, message, field);
+	send_error(jb->conn_id, jb->format, jb->request_id, jb->client_id, code,
+		   message, field);
 }
 
 /* The error the handler or validator recorded. */
@@ -381,6 +589,7 @@ typedef struct async_ctx {
 	char conn_id[64];
 	char request_id[37];
 	const st_action *act;
+	st__format format;
 	int64_t t0;
 	char *client_id; /* in mem */
 	char mem[];
@@ -392,11 +601,32 @@ typedef struct async_ctx {
 static void async_done(void *ud, const st__submit_result *r)
 {
 	async_ctx *ac = ud;
+	st__metrics_e2e_seconds(ac->act, (double)(mono_ns() - ac->t0) / 1e9);
+	if (r->error_code)
+		st__metrics_request(ac->act, r->error_code);
+	if (ac->format == ST__FMT_FB && (r->error_code || r->existing)) {
+		const char *rid = r->request_id ? r->request_id : ac->request_id;
+		st__msg *m;
+		if (r->error_code) {
+			m = error_msg(ST__FMT_FB, rid, ac->client_id, r->error_code,
+				      NULL, NULL, -1);
+		} else {
+			st__env env = {
+				.type = ST__ENV_ACK, .id = opt_str(ac->client_id),
+				.request_id = opt_str(r->request_id),
+				.status = opt_str(r->status ? r->status : "pending"),
+				.estimated_duration_ms = ac->act->duration_ms,
+			};
+			m = fb_finish(&env, ST__MT_ACK);
+		}
+		send_msg(ac->conn_id, m, r->error_code != NULL);
+		free(ac);
+		return;
+	}
 	st_buf b;
 	st_buf_init(&b, ST__OUT_MAX);
 	st__msg_type t = ST__MT_ACK;
 	if (r->error_code) {
-		st__metrics_request(ac->act, r->error_code);
 		w_error(&b, r->request_id ? r->request_id : ac->request_id,
 			ac->client_id, r->error_code, NULL, NULL, -1);
 		t = ST__MT_ERROR;
@@ -407,7 +637,6 @@ static void async_done(void *ud, const st__submit_result *r)
 		st_jw_str(&b, s, strlen(s));
 		st_buf_printf(&b, ",\"estimated_duration_ms\":%u}", ac->act->duration_ms);
 	}
-	st__metrics_e2e_seconds(ac->act, (double)(mono_ns() - ac->t0) / 1e9);
 	if (b.len)
 		send_msg(ac->conn_id, finish(&b, t, ac->request_id, ac->client_id),
 			 r->error_code != NULL);
@@ -437,6 +666,7 @@ static void job_async(job *jb, const void *payload)
 	memcpy(ac->conn_id, jb->conn_id, sizeof ac->conn_id);
 	memcpy(ac->request_id, jb->request_id, sizeof ac->request_id);
 	ac->act = jb->act;
+	ac->format = jb->format;
 	ac->t0 = jb->t0;
 	ac->client_id = jb->client_id ? memcpy(ac->mem, jb->client_id, cl + 1) : NULL;
 	st__submit s = {
@@ -455,6 +685,69 @@ static void job_async(job *jb, const void *payload)
 	st_buf_fini(&pj);
 }
 
+/* Decodes the job's payload in its format: 0, or -1 with e set. A binary
+ * request without a payload decodes an empty table (every field absent). */
+static int payload_decode(const job *jb, void *payload, st_arena *a, st_verr *e)
+{
+	const st_action *act = jb->act;
+	if (jb->format == ST__FMT_JSON) {
+		st_json j;
+		st_json_init(&j, jb->payload, jb->payload_len);
+		if (act->payload_decode_json(&j, payload, a, e) < 0)
+			return -1;
+		return st_json_end(&j, e);
+	}
+	if (!act->payload_decode_fb)
+		return st_verr_set(e, "action '%s' takes no FlatBuffers payload", act->name);
+	static const uint8_t empty_table[] = { /* root -> table, vtable {4, 4} */
+		8, 0, 0, 0, 4, 0, 4, 0, 4, 0, 0, 0,
+	};
+	const uint8_t *p = jb->payload ? (const uint8_t *)jb->payload : empty_table;
+	size_t n = jb->payload ? jb->payload_len : sizeof empty_table;
+	st_fbr t;
+	if (st_fbr_root(p, n, NULL, &t, e) < 0)
+		return -1;
+	return act->payload_decode_fb(&t, payload, a, e);
+}
+
+/* A sync action's `response` in the job's format; NULL when it does not
+ * fit (or OOM). */
+static st__msg *response_msg(const job *jb, const void *result)
+{
+	const st_action *act = jb->act;
+	if (jb->format == ST__FMT_FB) {
+		if (!act->result_encode_fb)
+			return NULL;
+		st_fbb nb;
+		const uint8_t *p;
+		size_t n;
+		st__msg *m = NULL;
+		st_fbb_init(&nb, ST__OUT_MAX);
+		st_fbref root = act->result_encode_fb(&nb, result);
+		if (st_fbb_finish(&nb, root, NULL, &p, &n) == 0) {
+			st__env env = {
+				.type = ST__ENV_RESPONSE, .id = opt_str(jb->client_id),
+				.request_id = opt_str(jb->request_id), .success = true,
+				.has_payload = true, .payload = { p, n },
+			};
+			m = fb_finish(&env, ST__MT_RESPONSE);
+		}
+		st_fbb_fini(&nb);
+		return m;
+	}
+	st_buf b;
+	st_buf_init(&b, ST__OUT_MAX);
+	w_head(&b, "response", jb->request_id, jb->client_id);
+	st_buf_lit(&b, ",\"success\":true,\"data\":");
+	act->result_encode_json(result, &b);
+	st_buf_lit(&b, "}");
+	if (b.failed) {
+		st_buf_fini(&b);
+		return NULL;
+	}
+	return finish(&b, ST__MT_RESPONSE, jb->request_id, jb->client_id);
+}
+
 static void job_run(void *arg)
 {
 	job *jb = arg;
@@ -469,9 +762,7 @@ static void job_run(void *arg)
 
 	st_verr e;
 	st_verr_init(&e);
-	st_json j;
-	st_json_init(&j, jb->payload, jb->payload_len);
-	if (act->payload_decode_json(&j, payload, a, &e) < 0 || st_json_end(&j, &e) < 0) {
+	if (payload_decode(jb, payload, a, &e) < 0) {
 		char field[ST_VERR_PATH_MAX + 16];
 		const char *p = st_verr_path(&e);
 		/* Generated decoders name the root "payload" themselves;
@@ -513,20 +804,14 @@ static void job_run(void *arg)
 		goto done;
 	}
 
-	st_buf b;
-	st_buf_init(&b, ST__OUT_MAX);
-	w_head(&b, "response", jb->request_id, jb->client_id);
-	st_buf_lit(&b, ",\"success\":true,\"data\":");
-	act->result_encode_json(result, &b);
-	st_buf_lit(&b, "}");
-	if (b.failed) {
-		st_buf_fini(&b);
+	st__msg *m = response_msg(jb, result);
+	if (!m) {
 		job_error(jb, ST_E_INTERNAL_ERROR, "the result is too large", NULL);
 		goto done;
 	}
 	st__metrics_request(act, NULL);
 	st__metrics_e2e_seconds(act, (double)(mono_ns() - jb->t0) / 1e9);
-	send_msg(jb->conn_id, finish(&b, ST__MT_RESPONSE, jb->request_id, jb->client_id), true);
+	send_msg(jb->conn_id, m, true);
 done:
 	st_arena_free(a);
 	free(jb);
@@ -556,6 +841,7 @@ typedef enum ctl_kind { CTL_CANCEL, CTL_STATUS, CTL_LIST } ctl_kind;
 typedef struct ctl_ctx {
 	char conn_id[64];
 	ctl_kind kind;
+	st__format format;
 	char *client_id;
 	char mem[];
 } ctl_ctx;
@@ -594,9 +880,114 @@ static void w_state(st_buf *b, const st__req_state *s, bool with_ids)
 	st_buf_lit(b, "}");
 }
 
+/* The stored error object ({"code":..,"message":..}) as an ErrorInfo;
+ * strings from `a`. Unknown keys are skipped; a malformed one reads as
+ * INTERNAL_ERROR. */
+static void error_from_json(const char *json, st_arena *a, st__env_error *er)
+{
+	st_json j;
+	st_str k;
+	st_verr e;
+	int r;
+	memset(er, 0, sizeof *er);
+	st_json_init(&j, json, strlen(json));
+	if (st_json_obj_begin(&j, &e) < 0)
+		goto bad;
+	while ((r = st_json_obj_key(&j, a, &k, &e)) == 1) {
+		st_str *dst = key_is(k, "code") ? &er->code
+			    : key_is(k, "message") ? &er->message
+			    : key_is(k, "field") ? &er->field : NULL;
+		if (dst && !st_json_null(&j)) {
+			if (st_json_str(&j, a, dst, NULL, &e) < 0)
+				goto bad;
+		} else if (key_is(k, "retry_after_ms") && !st_json_null(&j)) {
+			if (st_json_i64(&j, &er->retry_after_ms, &e) < 0)
+				goto bad;
+			er->has_retry_after_ms = true;
+		} else if (st_json_skip(&j, NULL, NULL, &e) < 0) {
+			goto bad;
+		}
+	}
+	if (r == 0 && er->code.ptr)
+		return;
+bad:
+	memset(er, 0, sizeof *er);
+	er->code = ST_STR("INTERNAL_ERROR");
+}
+
+/* One request's state as a RequestState (strings borrowed from s; the
+ * nested result and error from `a`). */
+static void fb_state(const st__req_state *s, st_arena *a, st__env_state *o)
+{
+	memset(o, 0, sizeof *o);
+	o->request_id = opt_str(s->request_id);
+	o->action = opt_str(s->action);
+	o->id = opt_str(s->client_id);
+	o->status = opt_str(s->status);
+	o->percentage = s->percentage;
+	o->message = opt_str(s->message ? s->message : "");
+	o->attempts = s->attempts;
+	o->created_at = s->created_ms;
+	if (s->result_json) {
+		st_fbb nb;
+		const uint8_t *p;
+		size_t n;
+		st_fbb_init(&nb, ST__OUT_MAX);
+		if (result_fb_from_json(s->action, s->result_json, &nb, &p, &n) == 0) {
+			uint8_t *copy = st_arena_alloc(a, n ? n : 1);
+			if (copy) {
+				memcpy(copy, p, n);
+				o->has_result = true;
+				o->result = (st_bytes){ copy, n };
+			}
+		}
+		st_fbb_fini(&nb);
+	}
+	if (s->error_json) {
+		st__env_error *er = st_arena_alloc(a, sizeof *er);
+		if (er) {
+			error_from_json(s->error_json, a, er);
+			o->error = er;
+		}
+	}
+}
+
+/* ctl_done for a binary client: status/list carry `data`, a vector of
+ * RequestState (one item for status). */
+static void ctl_done_fb(ctl_ctx *cc, const st__query_result *r)
+{
+	const char *rid = r->n && cc->kind != CTL_LIST ? r->items[0].request_id : NULL;
+	st__msg *m = NULL;
+	if (r->error_code || (cc->kind != CTL_LIST && r->n == 0)) {
+		m = error_msg(ST__FMT_FB, NULL, cc->client_id,
+			      r->error_code ? r->error_code : ST_E_NOT_FOUND, NULL, NULL, -1);
+	} else {
+		size_t n = cc->kind == CTL_LIST ? r->n : 1;
+		st_arena *a = st_arena_create(ST__REQ_ARENA_MAX);
+		st__env_state *items = a ? st_arena_alloc(a, n * sizeof *items) : NULL;
+		if (items) {
+			for (size_t i = 0; i < n; i++)
+				fb_state(&r->items[i], a, &items[i]);
+			st__env env = {
+				.type = cc->kind == CTL_LIST ? ST__ENV_LIST : ST__ENV_STATUS,
+				.id = opt_str(cc->client_id), .request_id = opt_str(rid),
+				.has_data = true, .data = items, .n_data = n,
+			};
+			m = fb_finish(&env, cc->kind == CTL_LIST ? ST__MT_LIST : ST__MT_STATUS);
+		}
+		st_arena_free(a);
+	}
+	send_msg(cc->conn_id, m, false);
+	free(cc);
+}
+
 static void ctl_done(void *ud, const st__query_result *r)
 {
 	ctl_ctx *cc = ud;
+	if (cc->format == ST__FMT_FB) {
+		ctl_done_fb(cc, r);
+		return;
+	}
 	st_buf b;
 	st_buf_init(&b, ST__OUT_MAX);
 	st__msg_type t = ST__MT_ERROR;
@@ -630,7 +1021,7 @@ static void control(const st__router_conn *c, const envelope *env, ctl_kind kind
 {
 	const char *cid = env->has_id ? env->id.ptr : NULL;
 	if (kind != CTL_LIST && !env->has_request_id) {
-		send_error(c->conn_id, NULL, cid, ST_E_VALIDATION_ERROR,
+		send_error(c->conn_id, env->format, NULL, cid, ST_E_VALIDATION_ERROR,
 			   "request_id is required", "request_id");
 		return;
 	}
@@ -640,6 +1031,7 @@ static void control(const st__router_conn *c, const envelope *env, ctl_kind kind
 		return;
 	snprintf(cc->conn_id, sizeof cc->conn_id, "%s", c->conn_id);
 	cc->kind = kind;
+	cc->format = env->format;
 	cc->client_id = cid ? memcpy(cc->mem, cid, cl + 1) : NULL;
 	const char *u = c->claims->sub, *t = c->claims->tenant_id;
 	const char *rq = env->has_request_id ? env->request_id.ptr : NULL;
@@ -659,7 +1051,7 @@ static void control(const st__router_conn *c, const envelope *env, ctl_kind kind
 	}
 	if (rc < 0) {
 		free(cc);
-		send_error(c->conn_id, NULL, cid, ST_E_SERVICE_UNAVAILABLE,
+		send_error(c->conn_id, env->format, NULL, cid, ST_E_SERVICE_UNAVAILABLE,
 			   "async requests are not available on this server", NULL);
 	}
 }
@@ -672,16 +1064,12 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 	st_verr e;
 	st_verr_init(&e);
 	st_arena_reset(R.loop_arena);
-	if (binary) {
-		st__metrics_in(ST__MT_INVALID);
-		send_error(c->conn_id, NULL, NULL, ST_E_VALIDATION_ERROR,
-			   "binary frames are not supported yet", NULL);
-		return;
-	}
-	if (env_parse_json(buf, len, &env, &e) < 0) {
+	int pr = binary ? env_parse_fb(buf, len, &env, &e)
+			: env_parse_json(buf, len, &env, &e);
+	if (pr < 0) {
 		st__metrics_in(ST__MT_INVALID);
 		const char *p = st_verr_path(&e);
-		send_error(c->conn_id, NULL, env.has_id ? env.id.ptr : NULL,
+		send_error(c->conn_id, env.format, NULL, env.has_id ? env.id.ptr : NULL,
 			   ST_E_VALIDATION_ERROR, e.msg[0] ? e.msg : NULL, *p ? p : NULL);
 		return;
 	}
@@ -689,6 +1077,11 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 	switch (env.type) {
 	case T_PING: {
 		st__metrics_in(ST__MT_PING);
+		if (env.format == ST__FMT_FB) {
+			st__env pong = { .type = ST__ENV_PONG, .id = env.id };
+			send_msg(c->conn_id, fb_finish(&pong, ST__MT_PONG), false);
+			return;
+		}
 		st_buf b;
 		st_buf_init(&b, 1024);
 		w_head(&b, "pong", NULL, cid);
@@ -710,7 +1103,7 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 		return;
 	case T_UNKNOWN:
 		st__metrics_in(ST__MT_INVALID);
-		send_error(c->conn_id, NULL, cid, ST_E_VALIDATION_ERROR,
+		send_error(c->conn_id, env.format, NULL, cid, ST_E_VALIDATION_ERROR,
 			   "unknown message type", "type");
 		return;
 	case T_REQUEST:
@@ -723,7 +1116,7 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 	st__logctx lc = { c->conn_id, rid, env.trace_id.ptr };
 	if (!env.has_action || env.action.len == 0) {
 		st__metrics_request(NULL, ST_E_VALIDATION_ERROR);
-		send_error(c->conn_id, rid, cid, ST_E_VALIDATION_ERROR,
+		send_error(c->conn_id, env.format, rid, cid, ST_E_VALIDATION_ERROR,
 			   "action is required", "action");
 		return;
 	}
@@ -732,14 +1125,14 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 		char msg[ST__ACTION_NAME_MAX + 32];
 		snprintf(msg, sizeof msg, "unknown action '%s'", env.action.ptr);
 		st__metrics_request(NULL, ST_E_INVALID_ACTION);
-		send_error(c->conn_id, rid, cid, ST_E_INVALID_ACTION, msg, "action");
+		send_error(c->conn_id, env.format, rid, cid, ST_E_INVALID_ACTION, msg, "action");
 		return;
 	}
 	if (act->permission && !st__claims_has(c->claims, act->permission)) {
 		char msg[ST__CLAIM_MAX + 64];
 		snprintf(msg, sizeof msg, "permission '%s' is required", act->permission);
 		st__metrics_request(act, ST_E_FORBIDDEN);
-		send_error(c->conn_id, rid, cid, ST_E_FORBIDDEN, msg, NULL);
+		send_error(c->conn_id, env.format, rid, cid, ST_E_FORBIDDEN, msg, NULL);
 		return;
 	}
 	job *jb = job_create(act, c, &env, rid, t0);
@@ -748,7 +1141,7 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 		st__metrics_count(ST__C_POOL_FULL);
 		st__metrics_request(act, ST_E_SERVICE_UNAVAILABLE);
 		st__log(ST__LOG_WARN, &lc, "handler pool full", "action=%s", act->name);
-		send_error(c->conn_id, rid, cid, ST_E_SERVICE_UNAVAILABLE,
+		send_error(c->conn_id, env.format, rid, cid, ST_E_SERVICE_UNAVAILABLE,
 			   "the server is busy; retry later", NULL);
 		return;
 	}
