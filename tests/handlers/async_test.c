@@ -56,3 +56,23 @@ int async_test_big(st_req *req, const async_test_big_payload *p,
 	r->data = (st_str){ s, (size_t)p->size };
 	return ST_OK;
 }
+
+/* sleepy: `ms` in `steps`, progress after each (demo's delay, retried). */
+int async_test_sleepy(st_req *req, const async_test_sleepy_payload *p,
+		      async_test_sleepy_result *r)
+{
+	int64_t done = 0;
+	for (int32_t i = 1; i <= p->steps; i++) {
+		int64_t until = (int64_t)p->ms * i / p->steps, ms = until - done;
+		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		done = until;
+		if (st_progress(req, 100.0 * i / p->steps, "step %d of %d", (int)i,
+				(int)p->steps) == ST_FAIL)
+			return ST_FAIL;
+	}
+	r->slept_ms = p->ms;
+	r->attempt = st_attempt(req);
+	return ST_OK;
+}

@@ -113,6 +113,10 @@ static inline int e2e_stop(tsrv *s)
 {
 	e2e_forget(s);
 	int rc = tsrv_stop(s);
+	if (getenv("E2E_LOGS")) { /* a folder to keep the servers' logs in */
+		char *r = sh_line("cp %s %s/ && echo", s->log, getenv("E2E_LOGS"));
+		free(r);
+	}
 	if (rc != 0) {
 		char *tail = sh_line("tail -c 1500 %s | tr '\\n' ' '", s->log);
 		diag("exit %d, log: %s", rc, tail ? tail : "");
