@@ -1,9 +1,20 @@
-/* pool.c: worker threads over a bounded ring of jobs. */
+/* pool.c: worker threads over a bounded ring of jobs.
+ *
+ * Wake-ups are what cost here, not the queue: a futex wake and a context
+ * switch are several microseconds each, far more than a small handler. So
+ * a thread that holds the pool (the event loop) queues jobs without waking
+ * anyone and wakes workers once per pass (st__pool_kick), and a worker
+ * only wakes another one when it leaves jobs behind in the queue: a burst
+ * costs one or two wake-ups instead of one per job, while a slow job never
+ * keeps the others waiting (whoever takes it wakes help for the rest). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "pool.h"
+
+#define STAGE_MAX 256 /* jobs the holder queues before taking the lock */
 
 typedef struct job {
 	st__pool_fn fn;
@@ -13,27 +24,67 @@ typedef struct job {
 struct st__pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	job *ring;
-	size_t cap, head, n; /* ring of cap slots, n queued from head */
-	size_t running;
+	job *ring;           /* cap + STAGE_MAX slots (see submit) */
+	size_t cap, head;    /* at most cap queued, from head */
+	_Atomic size_t n;    /* queued; written under mu, read without */
+	size_t running;      /* jobs being run */
+	int idle;            /* threads waiting on cv */
+	int waking;          /* of those, signalled but not yet running */
 	bool stopping;
 	int nthreads;
 	pthread_t *threads;
+	/* The holder's jobs not yet in the ring (its thread only). */
+	job stage[STAGE_MAX];
+	size_t nstage;
 };
+
+#define N(p) atomic_load_explicit(&(p)->n, memory_order_relaxed)
+#define N_SET(p, v) atomic_store_explicit(&(p)->n, (v), memory_order_relaxed)
+#define RING(p) ((p)->cap + STAGE_MAX)
+
+/* Appends j to the ring. Caller holds mu and checked the room. */
+static void ring_push(st__pool *p, job j)
+{
+	size_t tail = p->head + N(p);
+	p->ring[tail >= RING(p) ? tail - RING(p) : tail] = j;
+	N_SET(p, N(p) + 1);
+}
+
+/* The pool this thread holds (st__pool_hold): its submits are staged. */
+static _Thread_local st__pool *held;
+
+/* Wakes one idle worker if the queued jobs outnumber the threads that
+ * will look at the queue anyway (awake and not running a job, or already
+ * signalled). Caller holds mu. */
+static void wake_for_queue(st__pool *p)
+{
+	size_t free_awake = (size_t)(p->nthreads - p->idle) - p->running;
+	if (p->idle > p->waking && N(p) > free_awake + (size_t)p->waking) {
+		p->waking++;
+		pthread_cond_signal(&p->cv);
+	}
+}
 
 static void *pool_main(void *arg)
 {
 	st__pool *p = arg;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (p->n == 0 && !p->stopping)
+		while (N(p) == 0 && !p->stopping) {
+			p->idle++;
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->n == 0) /* stopping, and nothing left */
+			p->idle--;
+			if (p->waking > 0)
+				p->waking--;
+		}
+		if (N(p) == 0) /* stopping, and nothing left */
 			break;
 		job j = p->ring[p->head];
-		p->head = (p->head + 1) % p->cap;
-		p->n--;
+		p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
+		N_SET(p, N(p) - 1);
 		p->running++;
+		if (N(p))
+			wake_for_queue(p); /* help for what is left */
 		pthread_mutex_unlock(&p->mu);
 		j.fn(j.arg);
 		pthread_mutex_lock(&p->mu);
@@ -48,18 +99,28 @@ st__pool *st__pool_create(int nthreads, size_t max_queued)
 	st__pool *p = calloc(1, sizeof *p);
 	if (!p)
 		return NULL;
-	pthread_mutex_init(&p->mu, NULL);
+	/* Adaptive: the critical sections are a few stores, so a contended
+	 * lock spins briefly instead of sleeping in the kernel. */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&p->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&p->cv, NULL);
 	p->cap = max_queued ? max_queued : 1;
-	p->ring = calloc(p->cap, sizeof *p->ring);
+	p->ring = calloc(RING(p), sizeof *p->ring);
 	p->threads = calloc((size_t)nthreads, sizeof *p->threads);
 	if (!p->ring || !p->threads)
 		goto fail;
+	pthread_mutex_lock(&p->mu);
 	for (int i = 0; i < nthreads; i++) {
-		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0)
+		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0) {
+			pthread_mutex_unlock(&p->mu);
 			goto fail;
+		}
 		p->nthreads++;
 	}
+	pthread_mutex_unlock(&p->mu);
 	return p;
 fail:
 	st__pool_free(p);
@@ -70,7 +131,12 @@ void st__pool_free(st__pool *p)
 {
 	if (!p)
 		return;
+	if (held == p)
+		held = NULL;
 	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->nstage; i++) /* runs what was accepted */
+		ring_push(p, p->stage[i]);
+	p->nstage = 0;
 	p->stopping = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
@@ -83,24 +149,65 @@ void st__pool_free(st__pool *p)
 	free(p);
 }
 
+/* Moves the holder's staged jobs into the ring and wakes for them. The
+ * ring has STAGE_MAX spare slots: the holder admitted its jobs against a
+ * count read without the lock, which other submitters may have raised to
+ * cap since. */
+static void stage_flush(st__pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->nstage; i++)
+		ring_push(p, p->stage[i]);
+	p->nstage = 0;
+	if (N(p))
+		wake_for_queue(p);
+	pthread_mutex_unlock(&p->mu);
+}
+
 int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
 {
+	if (held == p) {
+		/* Only this thread adds to the stage, and the ring only
+		 * shrinks behind our back (or grows up to cap). */
+		if (N(p) + p->nstage >= p->cap)
+			return -1;
+		p->stage[p->nstage++] = (job){ fn, arg };
+		if (p->nstage == STAGE_MAX)
+			stage_flush(p);
+		return 0;
+	}
 	int rc = -1;
 	pthread_mutex_lock(&p->mu);
-	if (!p->stopping && p->n < p->cap) {
-		p->ring[(p->head + p->n) % p->cap] = (job){ fn, arg };
-		p->n++;
-		pthread_cond_signal(&p->cv);
+	if (!p->stopping && N(p) < p->cap) {
+		ring_push(p, (job){ fn, arg });
+		wake_for_queue(p);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return rc;
 }
 
+void st__pool_hold(st__pool *p, bool on)
+{
+	if (on) {
+		held = p;
+		return;
+	}
+	st__pool_kick(p);
+	if (held == p)
+		held = NULL;
+}
+
+void st__pool_kick(st__pool *p)
+{
+	if (held == p && p->nstage)
+		stage_flush(p);
+}
+
 size_t st__pool_busy(st__pool *p)
 {
 	pthread_mutex_lock(&p->mu);
-	size_t n = p->n + p->running;
+	size_t n = N(p) + p->running + (held == p ? p->nstage : 0);
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }

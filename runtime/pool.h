@@ -2,6 +2,7 @@
 #ifndef STREAMER_POOL_H
 #define STREAMER_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct st__pool st__pool;
@@ -17,6 +18,13 @@ void st__pool_free(st__pool *p);
 /* Queues a job; -1 when the queue is full or the pool is stopping (the
  * caller still owns arg). Thread-safe. */
 int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
+
+/* Batching for the event loop: while the calling thread holds p, its
+ * submits are staged without a lock or a wake-up, and st__pool_kick (call
+ * it once per loop pass, on that thread) queues them all and wakes what
+ * they need. Releasing kicks. Release before st__pool_free. */
+void st__pool_hold(st__pool *p, bool on);
+void st__pool_kick(st__pool *p);
 
 /* Jobs queued plus running. */
 size_t st__pool_busy(st__pool *p);

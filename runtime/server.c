@@ -796,8 +796,14 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	S.presence = presence;
 	S.pool = pool;
 	S.service_thread = pthread_self();
-	pthread_mutex_init(&S.conn_mu, NULL);
-	pthread_mutex_init(&S.obox_mu, NULL);
+	/* Adaptive: held for a few stores, so contention spins briefly
+	 * rather than sleeping in the kernel. */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&S.conn_mu, &ma);
+	pthread_mutex_init(&S.obox_mu, &ma);
+	pthread_mutexattr_destroy(&ma);
 	lws_set_log_level(LLL_ERR, lws_emit);
 
 	struct lws_context_creation_info info;
@@ -841,10 +847,19 @@ int st__server_port(void)
 int st__server_run(void)
 {
 	S.service_thread = pthread_self();
+	/* One pass of lws_service handles every ready socket; the jobs it
+	 * queued wake the workers once, after it. */
+	if (S.pool)
+		st__pool_hold(S.pool, true);
 	while (!S.done) {
-		if (lws_service(S.ctx, 0) < 0)
+		int r = lws_service(S.ctx, 0);
+		if (S.pool)
+			st__pool_kick(S.pool);
+		if (r < 0)
 			break;
 	}
+	if (S.pool)
+		st__pool_hold(S.pool, false);
 	return 0;
 }
 
