@@ -1052,7 +1052,10 @@ static int claim(st__workers *w, int want)
 	return got;
 }
 
-/* Renews the lease of every job held; those no longer ours stop. */
+/* Renews the lease of every job held; those no longer ours stop. A job
+ * whose outcome waits for the finisher is held too: after the database
+ * was away longer than a lease, its row must not be rescued (and the
+ * result thrown away) before the finisher can store it. */
 static int renew(st__workers *w, st_buf *a)
 {
 	st__db_arr_begin(&a[0]);
@@ -1060,7 +1063,7 @@ static int renew(st__workers *w, st_buf *a)
 	int n = 0;
 	pthread_mutex_lock(&w->mu);
 	for (st__job *j = w->jobs; j; j = j->next) {
-		if (j->finalized)
+		if (j->fin_done)
 			continue;
 		st__db_arr_str(&a[0], j->request_id);
 		st__db_arr_int(&a[1], j->attempt);
@@ -1079,7 +1082,7 @@ static int renew(st__workers *w, st_buf *a)
 		return st__db_broken(w->dc) ? -1 : 0;
 	pthread_mutex_lock(&w->mu);
 	for (st__job *j = w->jobs; j; j = j->next) {
-		if (j->finalized)
+		if (j->finalized) /* the outcome is decided: nothing to stop */
 			continue;
 		bool held = false;
 		for (int i = 0; i < PQntuples(r) && !held; i++)
