@@ -15,6 +15,7 @@ st__msg *st__msg_create(const void *p, size_t len, bool binary, st__msg_type t)
 	m->binary = binary;
 	m->final = false;
 	m->type = t;
+	m->alt = NULL;
 	m->len = len;
 	m->data = (unsigned char *)(m + 1) + LWS_PRE;
 	memcpy(m->data, p, len);
@@ -30,6 +31,8 @@ st__msg *st__msg_ref(st__msg *m)
 
 void st__msg_unref(st__msg *m)
 {
-	if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+	if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+		st__msg_unref(m->alt);
 		free(m);
+	}
 }

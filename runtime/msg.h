@@ -16,6 +16,10 @@ typedef struct st__msg {
 	st__msg_type type;    /* counted in messages_out */
 	size_t len;
 	unsigned char *data;  /* len bytes, with LWS_PRE writable bytes before */
+	/* The same message in the other format, or NULL (owned: one
+	 * reference). A connection speaking that format is sent `alt`
+	 * instead (broadcasts reach JSON and binary clients at once). */
+	struct st__msg *alt;
 } st__msg;
 
 /* A copy of p[0..len) with one reference. NULL on OOM. */

@@ -37,7 +37,11 @@ typedef struct conn {
 	st__claims claims;
 	bool established;
 	bool dead;               /* being dropped: queue nothing more */
-	atomic_bool binary_mode; /* the client speaks FlatBuffers */
+	/* The format of the client's last message: answers to a message go
+	 * in its own format, but async events and broadcasts follow the
+	 * connection, so they use the format it spoke last (a resumed
+	 * request follows the format of the `status` that resumed it). */
+	atomic_bool binary_mode;
 	/* reassembly of one message */
 	char *rx;
 	size_t rx_len, rx_cap;
@@ -189,6 +193,8 @@ static void conn_enqueue(conn *c, st__msg *m)
 {
 	if (c->dead || !c->established)
 		return;
+	if (m->alt && m->alt->binary == atomic_load(&c->binary_mode))
+		m = m->alt;
 	if (c->oq_bytes + m->len > S.cfg->outbound_max || c->oq_n >= OUTQ_MSGS_MAX) {
 		st__logctx lc = { c->id, NULL, NULL };
 		st__log(ST__LOG_WARN, &lc, "slow reader dropped", "queued_bytes=%zu",
@@ -393,7 +399,7 @@ static int handshake(struct lws *wsi, ws_pss *pss)
 
 /* true when the message may go on; else it was answered RATE_LIMITED, or
  * the connection must close (*close set). */
-static bool rate_ok(conn *c, bool *close)
+static bool rate_ok(conn *c, bool binary, bool *close)
 {
 	int64_t now = mono_ns();
 	double rate = S.cfg->rate_limit, burst = S.cfg->rate_burst;
@@ -416,7 +422,7 @@ static bool rate_ok(conn *c, bool *close)
 		return false;
 	}
 	long retry = (long)((1 - c->tokens) / rate * 1000) + 1;
-	st__msg *m = st__router_error_msg(false, ST_E_RATE_LIMITED,
+	st__msg *m = st__router_error_msg(binary, ST_E_RATE_LIMITED,
 					  "too many messages; slow down", retry);
 	if (m) {
 		conn_enqueue(c, m);
@@ -461,9 +467,8 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	}
 	bool binary = lws_frame_is_binary(wsi);
 	bool close = false;
-	if (rate_ok(c, &close)) {
-		if (binary)
-			atomic_store(&c->binary_mode, true);
+	if (rate_ok(c, binary, &close)) {
+		atomic_store(&c->binary_mode, binary);
 		st__router_conn rc = { c->id, &c->claims };
 		st__router_dispatch(&rc, msg, mlen, binary);
 	}
