@@ -115,6 +115,19 @@ void st_jw_str(st_buf *b, const char *str, size_t len)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, run = 0;  /* s[run..i) is pending verbatim output */
+	/* Most strings are plain printable ASCII: one check, one append. */
+	while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	if (i == len && buf_room(b, len + 2)) {
+		char *o = b->data + b->len;
+		o[0] = '"';
+		if (len)
+			memcpy(o + 1, s, len);
+		o[len + 1] = '"';
+		b->len += len + 2;
+		b->data[b->len] = '\0';
+		return;
+	}
 	st_buf_lit(b, "\"");
 	while (i < len) {
 		unsigned char c = s[i];
@@ -166,9 +179,31 @@ void st_jw_bool(st_buf *b, bool v)
 		st_buf_lit(b, "false");
 }
 
+/* Decimal digits of v at the end of out[20]; returns where they start.
+ * (printf costs a few hundred instructions per number.) */
+static char *u64_digits(char out[20], uint64_t v)
+{
+	char *p = out + 20;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
+}
+
+static void put_i64(st_buf *b, int64_t v)
+{
+	char tmp[21];
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char *p = u64_digits(tmp + 1, u);
+	if (v < 0)
+		*--p = '-';
+	st_buf_append(b, p, (size_t)(tmp + 21 - p));
+}
+
 void st_jw_i32(st_buf *b, int32_t v)
 {
-	st_buf_printf(b, "%" PRId32, v);
+	put_i64(b, v);
 }
 
 /* JavaScript numbers hold integers exactly up to 2^53 - 1; past that a
@@ -177,10 +212,13 @@ void st_jw_i32(st_buf *b, int32_t v)
 
 void st_jw_i64(st_buf *b, int64_t v)
 {
-	if (v > JS_SAFE_MAX || v < -JS_SAFE_MAX)
-		st_buf_printf(b, "\"%" PRId64 "\"", v);
-	else
-		st_buf_printf(b, "%" PRId64, v);
+	if (v > JS_SAFE_MAX || v < -JS_SAFE_MAX) {
+		st_buf_lit(b, "\"");
+		put_i64(b, v);
+		st_buf_lit(b, "\"");
+	} else {
+		put_i64(b, v);
+	}
 }
 
 /* The shortest of %.15g, %.16g, %.17g that strtod reads back to the same
@@ -258,9 +296,34 @@ void st_jw_time(st_buf *b, st_time v)
 	int64_t y;
 	unsigned m, d;
 	st__civil_from_days(days, &y, &m, &d);
-	st_buf_printf(b, "\"%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ\"", y,
-		      m, d, (unsigned)(ms / 3600000), (unsigned)(ms / 60000 % 60),
-		      (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000));
+	unsigned hh = (unsigned)(ms / 3600000), mi = (unsigned)(ms / 60000 % 60),
+		 ss = (unsigned)(ms / 1000 % 60), mss = (unsigned)(ms % 1000);
+	if (y < 0 || y > 9999) {
+		st_buf_printf(b, "\"%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%03uZ\"",
+			      y, m, d, hh, mi, ss, mss);
+		return;
+	}
+	/* The common case by hand: this runs once per response. */
+	char t[] = "\"0000-00-00T00:00:00.000Z\"";
+	unsigned yy = (unsigned)y;
+	t[1] = (char)('0' + yy / 1000);
+	t[2] = (char)('0' + yy / 100 % 10);
+	t[3] = (char)('0' + yy / 10 % 10);
+	t[4] = (char)('0' + yy % 10);
+	t[6] = (char)('0' + m / 10);
+	t[7] = (char)('0' + m % 10);
+	t[9] = (char)('0' + d / 10);
+	t[10] = (char)('0' + d % 10);
+	t[12] = (char)('0' + hh / 10);
+	t[13] = (char)('0' + hh % 10);
+	t[15] = (char)('0' + mi / 10);
+	t[16] = (char)('0' + mi % 10);
+	t[18] = (char)('0' + ss / 10);
+	t[19] = (char)('0' + ss % 10);
+	t[21] = (char)('0' + mss / 100);
+	t[22] = (char)('0' + mss / 10 % 10);
+	t[23] = (char)('0' + mss % 10);
+	st_buf_append(b, t, sizeof t - 1);
 }
 
 void st_jw_uuid(st_buf *b, const st_uuid *v)
