@@ -72,12 +72,21 @@ typedef struct http_pss {
 	size_t len;
 } http_pss;
 
+/* A message posted by another thread. Connection ids fit in `id`; user
+ * and tenant targets (broadcasts, rare) carry "a\0b" in `ext`. */
 typedef struct obox_item {
-	struct obox_item *next;
 	st__target_kind kind;
 	st__msg *m;
-	char a[64], b[ST__CLAIM_MAX + 1];
+	char *ext;              /* owned, or NULL */
+	char id[48];
 } obox_item;
+
+/* The outbox: an array that grows to what the traffic needs and is kept,
+ * swapped with a spare on each drain, so that posting costs no malloc. */
+typedef struct obox {
+	obox_item *v;
+	size_t n, cap;
+} obox;
 
 static struct {
 	const st__config *cfg;
@@ -95,8 +104,8 @@ static struct {
 	size_t n_conns;
 	/* outbox */
 	pthread_mutex_t obox_mu;
-	obox_item *ob_head, *ob_tail;
-	size_t ob_n;
+	obox ob;                 /* posted, under obox_mu */
+	obox ob_spare;           /* the service thread's, between drains */
 	bool accepting;          /* outbox open (ctx alive) */
 	/* stopping */
 	atomic_bool stop_asked;
@@ -244,17 +253,26 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 static void outbox_drain(void)
 {
 	pthread_mutex_lock(&S.obox_mu);
-	obox_item *list = S.ob_head;
-	S.ob_head = S.ob_tail = NULL;
-	S.ob_n = 0;
+	obox got = S.ob;
+	S.ob = S.ob_spare;
+	S.ob.n = 0;
 	pthread_mutex_unlock(&S.obox_mu);
-	while (list) {
-		obox_item *it = list;
-		list = it->next;
-		deliver(it->kind, it->a, it->b, it->m);
+	for (size_t i = 0; i < got.n; i++) {
+		obox_item *it = &got.v[i];
+		if (it->ext)
+			deliver(it->kind, it->ext, it->ext + strlen(it->ext) + 1, it->m);
+		else
+			deliver(it->kind, it->id, "", it->m);
 		st__msg_unref(it->m);
-		free(it);
+		free(it->ext);
 	}
+	/* Keep the array for the next swap, unless a burst left it large. */
+	if (got.cap > 4096 && got.n < got.cap / 4) {
+		free(got.v);
+		got = (obox){ NULL, 0, 0 };
+	}
+	got.n = 0;
+	S.ob_spare = got;
 }
 
 int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
@@ -262,41 +280,51 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 	if (!m)
 		return -1;
 	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
-		deliver(k, a, b, m);
+		deliver(k, a, b ? b : "", m);
 		st__msg_unref(m);
 		return 0;
 	}
-	obox_item *it = malloc(sizeof *it);
-	if (!it) {
-		st__msg_unref(m);
-		return -1;
+	obox_item it = { k, m, NULL, "" };
+	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
+	if (k == ST__TO_CONN && al < sizeof it.id) {
+		memcpy(it.id, a, al);
+		it.id[al] = '\0';
+	} else {
+		it.ext = malloc(al + bl + 2);
+		if (!it.ext) {
+			st__msg_unref(m);
+			return -1;
+		}
+		memcpy(it.ext, a, al);
+		it.ext[al] = '\0';
+		if (bl)
+			memcpy(it.ext + al + 1, b, bl);
+		it.ext[al + 1 + bl] = '\0';
 	}
-	it->next = NULL;
-	it->kind = k;
-	it->m = m;
-	snprintf(it->a, sizeof it->a, "%s", a);
-	snprintf(it->b, sizeof it->b, "%s", b ? b : "");
 	pthread_mutex_lock(&S.obox_mu);
-	if (!S.accepting || S.ob_n >= OUTBOX_MAX) {
-		bool full = S.accepting;
-		pthread_mutex_unlock(&S.obox_mu);
-		if (full)
-			st__log_warn("outbox full: message dropped", "to=%s", a);
-		st__msg_unref(m);
-		free(it);
-		return -1;
+	if (!S.accepting || S.ob.n >= OUTBOX_MAX)
+		goto refuse;
+	if (S.ob.n == S.ob.cap) {
+		size_t cap = S.ob.cap ? S.ob.cap * 2 : 256;
+		obox_item *v = realloc(S.ob.v, cap * sizeof *v);
+		if (!v)
+			goto refuse;
+		S.ob.v = v;
+		S.ob.cap = cap;
 	}
-	bool wake = S.ob_head == NULL; /* the loop drains all at once */
-	if (S.ob_tail)
-		S.ob_tail->next = it;
-	else
-		S.ob_head = it;
-	S.ob_tail = it;
-	S.ob_n++;
-	if (wake)
+	S.ob.v[S.ob.n++] = it;
+	if (S.ob.n == 1) /* the loop drains all at once: one wake-up */
 		lws_cancel_service(S.ctx);
 	pthread_mutex_unlock(&S.obox_mu);
 	return 0;
+refuse:;
+	bool full = S.accepting;
+	pthread_mutex_unlock(&S.obox_mu);
+	if (full)
+		st__log_warn("outbox full: message dropped", "to=%s", a);
+	st__msg_unref(m);
+	free(it.ext);
+	return -1;
 }
 
 void st__server_send(const char *conn_id, st__msg *m)
@@ -529,7 +557,7 @@ static void drain_check(lws_sorted_usec_list_t *sul)
 	int64_t now = mono_ns();
 	bool quiet = st__pool_busy(S.pool) == 0;
 	pthread_mutex_lock(&S.obox_mu);
-	quiet = quiet && S.ob_n == 0;
+	quiet = quiet && S.ob.n == 0;
 	pthread_mutex_unlock(&S.obox_mu);
 	for (conn *c = S.all; quiet && c; c = c->next)
 		if (c->oq_head)
@@ -881,4 +909,10 @@ void st__server_destroy(void)
 	/* Frees what raced with the end; later posts are refused (the
 	 * mutexes stay valid for them). */
 	outbox_drain();
+	free(S.ob_spare.v);
+	S.ob_spare = (obox){ NULL, 0, 0 };
+	pthread_mutex_lock(&S.obox_mu);
+	free(S.ob.v);
+	S.ob = (obox){ NULL, 0, 0 };
+	pthread_mutex_unlock(&S.obox_mu);
 }
