@@ -53,16 +53,19 @@ static void ring_push(st__pool *p, job j)
 /* The pool this thread holds (st__pool_hold): its submits are staged. */
 static _Thread_local st__pool *held;
 
-/* Wakes one idle worker if the queued jobs outnumber the threads that
- * will look at the queue anyway (awake and not running a job, or already
- * signalled). Caller holds mu. */
-static void wake_for_queue(st__pool *p)
+/* Whether to wake one more idle worker: when the queued jobs outnumber
+ * the threads that will look at the queue anyway (awake and not running a
+ * job, or already signalled). Counts the wake-up; the caller signals after
+ * unlocking, so that the woken thread does not block on mu at once.
+ * Caller holds mu. */
+static bool want_wake(st__pool *p)
 {
 	size_t free_awake = (size_t)(p->nthreads - p->idle) - p->running;
 	if (p->idle > p->waking && N(p) > free_awake + (size_t)p->waking) {
 		p->waking++;
-		pthread_cond_signal(&p->cv);
+		return true;
 	}
+	return false;
 }
 
 static void *pool_main(void *arg)
@@ -83,9 +86,10 @@ static void *pool_main(void *arg)
 		p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
 		N_SET(p, N(p) - 1);
 		p->running++;
-		if (N(p))
-			wake_for_queue(p); /* help for what is left */
+		bool help = N(p) && want_wake(p); /* for what is left */
 		pthread_mutex_unlock(&p->mu);
+		if (help)
+			pthread_cond_signal(&p->cv);
 		j.fn(j.arg);
 		pthread_mutex_lock(&p->mu);
 		p->running--;
@@ -159,9 +163,10 @@ static void stage_flush(st__pool *p)
 	for (size_t i = 0; i < p->nstage; i++)
 		ring_push(p, p->stage[i]);
 	p->nstage = 0;
-	if (N(p))
-		wake_for_queue(p);
+	bool wake = N(p) && want_wake(p);
 	pthread_mutex_unlock(&p->mu);
+	if (wake)
+		pthread_cond_signal(&p->cv);
 }
 
 int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
@@ -177,13 +182,16 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
 		return 0;
 	}
 	int rc = -1;
+	bool wake = false;
 	pthread_mutex_lock(&p->mu);
 	if (!p->stopping && N(p) < p->cap) {
 		ring_push(p, (job){ fn, arg });
-		wake_for_queue(p);
+		wake = want_wake(p);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&p->mu);
+	if (wake)
+		pthread_cond_signal(&p->cv);
 	return rc;
 }
 
