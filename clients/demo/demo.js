@@ -1,6 +1,6 @@
 // demo.js: the demo page streamerd serves at `/`. It drives the demo
 // service (idl/demo.stream: `echo`, sync; `delay`, async with progress)
-// through the JS client; streamer.js is a copy of clients/js/streamer.mjs
+// through the JS client; streamer.js links to clients/js/streamer.mjs
 // (tests/4900 checks they are the same: edit the original, then copy).
 import { StreamerClient } from './streamer.js';
 
