@@ -27,9 +27,11 @@ all: $(STREAMC)
 # --- make gen: idl/ -> gen/ + handlers/ --------------------------------------
 
 IDL := $(sort $(wildcard idl/*.stream))
-GEN_STAMP := $(BUILD)/gen.stamp
+# The stamps are the makefiles listing what was generated: make includes
+# them, so rewriting one restarts make with the new lists.
+GEN_STAMP := $(BUILD)/gen.mk
 TESTGEN := $(BUILD)/test-gen
-TESTGEN_STAMP := $(BUILD)/test-gen.stamp
+TESTGEN_STAMP := $(BUILD)/test-gen.mk
 TESTGEN_LIB := $(BUILD)/libtestgen.a
 TEST_IDL := $(IDL) $(sort $(wildcard tests/idl/*.stream))
 TEST_HANDLERS := $(wildcard handlers/*.c tests/handlers/*.c)
@@ -47,8 +49,7 @@ $(GEN_STAMP): $(IDL) $(STREAMC) $(GEN_FORCE)
 	@mkdir -p gen handlers $(@D)
 	$(Q)$(STREAMC) -o gen --handlers handlers $(IDL)
 	$(Q){ printf 'GEN_SRC :='; for f in gen/*.c handlers/*.c; do \
-		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $(BUILD)/gen.mk
-	@touch $@
+		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $@
 
 # The test build: its own copy of the handlers, so stubs for test-only IDL
 # never land in handlers/.
@@ -58,14 +59,11 @@ $(TESTGEN_STAMP): $(TEST_IDL) $(STREAMC) $(TEST_HANDLERS) $(TESTGEN_FORCE)
 	$(Q)for f in $(TEST_HANDLERS); do cp "$$f" $(TESTGEN)/handlers/; done
 	$(Q)$(STREAMC) -o $(TESTGEN) --handlers $(TESTGEN)/handlers $(TEST_IDL)
 	$(Q){ printf 'TESTGEN_SRC :='; for f in $(TESTGEN)/*.c $(TESTGEN)/handlers/*.c; do \
-		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $(BUILD)/test-gen.mk
-	@touch $@
+		[ -e "$$f" ] && printf ' %s' "$$f"; done; echo; } > $@
 
 ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
 ifneq ($(shell command -v re2c 2>/dev/null),)
--include $(BUILD)/gen.mk $(BUILD)/test-gen.mk
-$(BUILD)/gen.mk: $(GEN_STAMP)
-$(BUILD)/test-gen.mk: $(TESTGEN_STAMP)
+-include $(GEN_STAMP) $(TESTGEN_STAMP)
 endif
 endif
 
