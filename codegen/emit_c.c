@@ -187,12 +187,22 @@ static void doc_comment(sbuf *o, const char *doc, const char *ind)
 
 typedef struct rec {
 	record *r;
-	char *cname;
+	char *cname;                /* owned */
 	const char *doc;
 } rec;
 
+/* Filled by collect_recs for the file being emitted, freed by recs_free. */
 static rec *recs;
 static int nrecs;
+
+static void recs_free(void)
+{
+	for (int i = 0; i < nrecs; i++)
+		free(recs[i].cname);
+	free(recs);
+	recs = NULL;
+	nrecs = 0;
+}
 
 static void add_rec(record *r, char *cname, const char *doc)
 {
@@ -215,9 +225,7 @@ static void visit_struct(struct_decl *s, file *f)
 
 static void collect_recs(file *f)
 {
-	free(recs);
-	recs = NULL;
-	nrecs = 0;
+	recs_free();
 	for (int i = 0; i < f->n_structs; i++)
 		f->structs[i]->visiting = 0;
 	for (int i = 0; i < f->n_structs; i++)
@@ -231,10 +239,22 @@ static void collect_recs(file *f)
 	}
 }
 
-/* List typedefs used by the file, inner ones first, each once. */
-static char **lists;
+/* List typedefs used by the file, inner ones first, each once: filled by
+ * collect_lists, freed by lists_free. */
+static char **lists;                /* owned names */
 static type **list_types;
 static int nlists;
+
+static void lists_free(void)
+{
+	for (int i = 0; i < nlists; i++)
+		free(lists[i]);
+	free(lists);
+	free(list_types);
+	lists = NULL;
+	list_types = NULL;
+	nlists = 0;
+}
 
 static void collect_list(type *t)
 {
@@ -255,7 +275,7 @@ static void collect_list(type *t)
 
 static void collect_lists(void)
 {
-	nlists = 0;
+	lists_free();
 	for (int i = 0; i < nrecs; i++)
 		for (int k = 0; k < recs[i].r->n; k++)
 			collect_list(recs[i].r->fields[k]->t);
@@ -377,6 +397,8 @@ void emit_header(file *f, sbuf *o)
 	}
 	sb_printf(o, "\n#endif\n");
 	free(U);
+	lists_free();
+	recs_free();
 	(void)uses;
 }
 
@@ -433,6 +455,13 @@ static void fail_if(sbuf *o, int d, const char *cond, const char *msg, const cha
 	sb_printf(o, "%s\n", fail);
 	ind(o, d);
 	sb_puts(o, "}\n");
+}
+
+static void fail_if_not_finite(sbuf *o, int d, const char *lv, const char *fail)
+{
+	char *cond = xprintf("!isfinite(%s)", lv);
+	fail_if(o, d, cond, "must be a finite number", fail);
+	free(cond);
 }
 
 /* Range and pattern checks of a decoded value `v` (an lvalue). `len` is the
@@ -920,7 +949,7 @@ static void emit_fb_elem(sbuf *o, const type *t, const char *vec, const char *i,
 	case B_FLOAT64:
 		ind(o, d);
 		sb_printf(o, "%s = st_fbvec_f64(&%s, %s);\n", lv, vec, i);
-		fail_if(o, d, xprintf("!isfinite(%s)", lv), "must be a finite number", fail);
+		fail_if_not_finite(o, d, lv, fail);
 		emit_checks(o, t, lv, NULL, fail, d);
 		break;
 	case B_ENUM: {
@@ -1038,7 +1067,9 @@ static void emit_fb_list(sbuf *o, const type *t, const char *tbl, int slot,
 	sb_printf(o, "if (r%d == 1 && v%d.n > 0) {\n", u, u);
 	ind(o, d + 1);
 	sb_printf(o, "%s.items = st_arena_alloc(a, (size_t)v%d.n * sizeof *%s.items);\n", lv, u, lv);
-	fail_if(o, d + 1, xprintf("!%s.items", lv), "is too large", fail);
+	char *cond = xprintf("!%s.items", lv);
+	fail_if(o, d + 1, cond, "is too large", fail);
+	free(cond);
 	ind(o, d + 1);
 	sb_printf(o, "for (uint32_t i%d = 0; i%d < v%d.n; i%d++) {\n", u, u, u, u);
 	char *elv = xprintf("%s.items[i%d]", lv, u);
@@ -1125,7 +1156,7 @@ static void emit_fb_decoder(sbuf *o, const rec *r)
 				fb_default(o, fl);
 				sb_printf(o, ", &%s, e)) {\n\t\t\t%s\n\t\t}\n", lv, fail);
 				if (t->base == B_FLOAT64)
-					fail_if(o, 2, xprintf("!isfinite(%s)", lv), "must be a finite number", fail);
+					fail_if_not_finite(o, 2, lv, fail);
 				if (opt) {
 					sb_printf(o, "\t\tif (out->has_%s) {\n", fl->name);
 					emit_checks(o, t, lv, NULL, fail, 3);
@@ -1453,6 +1484,7 @@ void emit_source(file *f, sbuf *o, int *failed)
 		emit_fb_decoder(o, &recs[i]);
 		emit_fb_encoder(o, &recs[i]);
 	}
+	recs_free();
 }
 
 /* --- Registry ---------------------------------------------------------------------- */
