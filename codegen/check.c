@@ -525,14 +525,16 @@ static void check_type(file *f, type *t, field *fl)
 			diag(t->pattern_kw, "a pattern is only allowed on string, not on '%s'", tn.s);
 		} else if (t->base == B_STRING) {
 			char err[256];
-			t->re = pattern_parse(t->pattern, strlen(t->pattern), err, sizeof err);
+			t->re = pattern_parse(f->arena, t->pattern, strlen(t->pattern), err,
+					      sizeof err);
 			if (strlen(t->pattern) != 0 && memchr(t->pattern, 0, 1))
 				t->re = NULL;
 			if (!t->re)
 				diag(t->pattern_at, "invalid pattern: %s", err);
 			else {
 				t->pattern_id = f->n_patterns;
-				f->patterns = xrealloc(f->patterns, (size_t)(f->n_patterns + 1) * sizeof *f->patterns);
+				f->patterns = arena_grow(f->arena, f->patterns, f->n_patterns,
+							 sizeof *f->patterns);
 				f->patterns[f->n_patterns++] = t;
 			}
 		}
@@ -656,7 +658,8 @@ static void check_record(file *f, record *r, const char *what)
 	for (int i = 0; i < r->n; i++) {
 		field *fl = r->fields[i];
 		name_rule(fl->name, fl->at, "field", 0);
-		fl->cname = c_keyword(fl->name) ? xprintf("%s_", fl->name) : xstrdup(fl->name);
+		fl->cname = c_keyword(fl->name) ? arena_printf(f->arena, "%s_", fl->name)
+					   : fl->name;
 		fl->slot = i;
 		for (int k = 0; k < i; k++) {
 			if (!strcmp(r->fields[k]->name, fl->name)) {

@@ -9,6 +9,7 @@
 #include "streamc.h"
 
 typedef struct lexer {
+	arena *arena;      /* the tokens' strings */
 	const char *file;
 	const unsigned char *base, *cur, *lim, *tok, *mark;
 	const unsigned char *line_start;
@@ -48,7 +49,7 @@ static token *push(lexer *l, int kind)
 	t->text = (const char *)l->tok;
 	t->len = (size_t)(l->cur - l->tok);
 	if (l->have_doc) {
-		t->doc = xstrdup(l->doc.s ? l->doc.s : "");
+		t->doc = arena_strdup(l->arena, l->doc.s ? l->doc.s : "");
 		sb_free(&l->doc);
 		l->have_doc = false;
 	}
@@ -183,8 +184,9 @@ static void lex_string(lexer *l)
 		diag((loc){ l->file, t->line, t->col }, "string is not valid UTF-8");
 		t->kind = T_ERROR;
 	}
-	t->str = b.s;
+	t->str = arena_strndup(l->arena, b.s, b.len);
 	t->slen = b.len;
+	sb_free(&b);
 }
 
 /* A block comment; l->cur is just past the opening. Not nested. */
@@ -294,9 +296,10 @@ static void lex_number_word(lexer *l)
 		| [\xf0-\xf4][\x80-\xbf]{3};
 */
 
-token *lex(const char *file, const char *src, size_t len, size_t *ntok)
+token *lex(arena *a, const char *file, const char *src, size_t len, size_t *ntok)
 {
 	lexer L = { 0 }, *l = &L;
+	l->arena = a;
 	l->file = file;
 	l->base = l->cur = l->line_start = (const unsigned char *)src;
 	l->lim = l->base + len;
@@ -325,7 +328,7 @@ token *lex(const char *file, const char *src, size_t len, size_t *ntok)
 		"/*"                   { lex_block_comment(l); continue; }
 		IDENT                  {
 			token *t = push(l, T_IDENT);
-			t->str = xstrndup(t->text, t->len);
+			t->str = arena_strndup(l->arena, t->text, t->len);
 			t->slen = t->len;
 			continue;
 		}

@@ -13,14 +13,9 @@
 
 #define MAX_SOURCE (16u << 20)
 
-/* streamc is a one-shot compiler: its tree lives until exit on purpose, so
- * LeakSanitizer (make SAN=1) has nothing useful to say about it. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "detect_leaks=0";
-}
-
+/* The syntax trees of every file, their tokens and sources: one arena,
+ * freed at exit. */
+static arena *tree;
 static file **files;
 static int nfiles;
 
@@ -121,13 +116,16 @@ static file *load(const char *path, const import *from)
 		if (from)
 			diag(from->at, "cannot import \"%s\": %s", from->path, strerror(err));
 		else
-			diag((loc){ xstrdup(path), 0, 0 }, "cannot read the file: %s", strerror(err));
+			diag((loc){ arena_strdup(tree, path), 0, 0 }, "cannot read the file: %s",
+			     strerror(err));
 		return NULL;
 	}
-	f = xcalloc(1, sizeof *f);
-	f->path = xstrdup(path);
-	f->src = src;
+	f = arena_alloc(tree, sizeof *f);
+	f->arena = tree;
+	f->path = arena_strdup(tree, path);
+	f->src = arena_strndup(tree, src, len);
 	f->srclen = len;
+	free(src);
 	f->order = nfiles;
 	diag_file_order(f->path, f->order);
 	files = xrealloc(files, (size_t)(nfiles + 1) * sizeof *files);
@@ -265,31 +263,26 @@ static int make_dir(const char *path)
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* Frees everything a run allocated: the outputs, the files and their tree,
+ * the diagnostics. */
+static void cleanup(void)
 {
-	const char *outdir = NULL, *hdir = NULL;
-	char **inputs = xcalloc((size_t)argc, sizeof *inputs);
-	int ninputs = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-o") && i + 1 < argc)
-			outdir = argv[++i];
-		else if (!strcmp(a, "--handlers") && i + 1 < argc)
-			hdir = argv[++i];
-		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage();
-			return 0;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "streamc: unknown option '%s'\n", a);
-			usage();
-			return 2;
-		} else
-			inputs[ninputs++] = argv[i];
+	for (int i = 0; i < nouts; i++) {
+		free(outs[i].path);
+		free(outs[i].tmp);
+		sb_free(&outs[i].data);
 	}
-	if (!outdir || !hdir || ninputs == 0) {
-		usage();
-		return 2;
-	}
+	free(outs);
+	free(files);
+	diag_reset();
+	arena_free(tree);
+}
+
+/* Loads, checks and generates `inputs`, then writes the outputs. Returns
+ * the exit status: 0, 1 (diagnostics printed), 3 (I/O error printed). */
+static int compile(const char *outdir, const char *hdir, char **inputs, int ninputs)
+{
+	tree = arena_create();
 	for (int i = 0; i < ninputs; i++) {
 		char *norm = normalize(inputs[i]);
 		file *f = find_file(norm);
@@ -344,6 +337,7 @@ int main(int argc, char **argv)
 		char *old = read_source(p, &len, &err);
 		if (!old && err != ENOENT) {
 			fprintf(stderr, "streamc: cannot read %s: %s\n", p, strerror(err));
+			free(p);
 			return 3;
 		}
 		sbuf add = { 0 };
@@ -366,4 +360,37 @@ int main(int argc, char **argv)
 	if (commit_outputs())
 		return 3;
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *outdir = NULL, *hdir = NULL;
+	char **inputs = xcalloc((size_t)argc, sizeof *inputs);
+	int ninputs = 0, rc = 2;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-o") && i + 1 < argc)
+			outdir = argv[++i];
+		else if (!strcmp(a, "--handlers") && i + 1 < argc)
+			hdir = argv[++i];
+		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage();
+			rc = 0;
+			goto done;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "streamc: unknown option '%s'\n", a);
+			usage();
+			goto done;
+		} else
+			inputs[ninputs++] = argv[i];
+	}
+	if (!outdir || !hdir || ninputs == 0) {
+		usage();
+		goto done;
+	}
+	rc = compile(outdir, hdir, inputs, ninputs);
+	cleanup();
+done:
+	free(inputs);
+	return rc;
 }

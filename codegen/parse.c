@@ -1,12 +1,14 @@
 /* parse.c: recursive-descent parser of idl.md's grammar. One diagnostic per
  * broken statement, then it skips to the statement's end and goes on. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "streamc.h"
 
 typedef struct parser {
 	file *f;
+	arena *a;          /* f->arena */
 	token *t;
 	size_t i, n;
 } parser;
@@ -195,7 +197,7 @@ static char *parse_name(parser *p, const char *what, loc *where)
 	if (is_keyword(t->str))
 		diag(*where, "'%s' is a keyword and cannot be used as %s %s name",
 		     t->str, art, what);
-	return xstrdup(t->str);
+	return t->str;
 }
 
 static bool parse_number(parser *p, number *n)
@@ -245,7 +247,7 @@ static type *parse_type(parser *p, int depth)
 		return NULL;
 	}
 	next(p);
-	type *ty = xcalloc(1, sizeof *ty);
+	type *ty = arena_alloc(p->a, sizeof *ty);
 	ty->at = at(p, t);
 	ty->pattern_id = -1;
 	ty->base = B_NAMED;
@@ -266,7 +268,7 @@ static type *parse_type(parser *p, int depth)
 			diag(ty->at, "expected a type, found keyword '%s'", t->str);
 			return NULL;
 		}
-		ty->name = xstrdup(t->str);
+		ty->name = t->str;
 	}
 	if (peek(p)->kind == T_LPAREN) {
 		ty->range_at = at(p, peek(p));
@@ -294,7 +296,7 @@ static type *parse_type(parser *p, int depth)
 			return NULL;
 		}
 		next(p);
-		ty->pattern = xstrndup(s->str, s->slen);
+		ty->pattern = s->str;
 		ty->pattern_at = at(p, s);
 	}
 	return ty;
@@ -303,7 +305,7 @@ static type *parse_type(parser *p, int depth)
 static literal *parse_literal(parser *p)
 {
 	token *t = peek(p);
-	literal *l = xcalloc(1, sizeof *l);
+	literal *l = arena_alloc(p->a, sizeof *l);
 	l->at = at(p, t);
 	switch (t->kind) {
 	case T_INT:
@@ -319,7 +321,7 @@ static literal *parse_literal(parser *p)
 		break;
 	case T_STRING:
 		l->kind = L_STRING;
-		l->s = xstrndup(t->str, t->slen);
+		l->s = t->str;
 		l->slen = t->slen;
 		break;
 	case T_IDENT:
@@ -328,7 +330,7 @@ static literal *parse_literal(parser *p)
 			l->b = is_kw(t, "true");
 		} else {
 			l->kind = L_NAME;
-			l->s = xstrdup(t->str);
+			l->s = t->str;
 			l->slen = t->slen;
 		}
 		break;
@@ -342,7 +344,7 @@ static literal *parse_literal(parser *p)
 
 static field *parse_field(parser *p)
 {
-	field *fl = xcalloc(1, sizeof *fl);
+	field *fl = arena_alloc(p->a, sizeof *fl);
 	fl->doc = peek(p)->doc;
 	fl->name = parse_name(p, "field", &fl->at);
 	if (!fl->name)
@@ -382,7 +384,7 @@ static void parse_record(parser *p, record *r)
 				next(p);
 			continue;
 		}
-		r->fields = xrealloc(r->fields, (size_t)(r->n + 1) * sizeof *r->fields);
+		r->fields = arena_grow(p->a, r->fields, r->n, sizeof *r->fields);
 		r->fields[r->n++] = fl;
 	}
 	expect(p, T_RBRACE, "to close the field list");
@@ -391,7 +393,7 @@ static void parse_record(parser *p, record *r)
 static void parse_error_decl(parser *p)
 {
 	token *kw = next(p);
-	error_decl *e = xcalloc(1, sizeof *e);
+	error_decl *e = arena_alloc(p->a, sizeof *e);
 	e->doc = kw->doc;
 	e->file = p->f;
 	token *t = peek(p);
@@ -401,7 +403,7 @@ static void parse_error_decl(parser *p)
 		return;
 	}
 	next(p);
-	e->code = xstrdup(t->str);
+	e->code = t->str;
 	e->at = at(p, t);
 	if (is_keyword(t->str))
 		diag(e->at, "'%s' is a keyword and cannot be used as an error code",
@@ -417,21 +419,21 @@ static void parse_error_decl(parser *p)
 		return;
 	}
 	next(p);
-	e->message = xstrndup(t->str, t->slen);
+	e->message = t->str;
 	if (t->slen == 0)
 		diag(at(p, t), "the message of error '%s' is empty", e->code);
 	if (!expect(p, T_SEMI, "after the error")) {
 		sync_stmt(p);
 	}
 	file *f = p->f;
-	f->errors = xrealloc(f->errors, (size_t)(f->n_errors + 1) * sizeof *f->errors);
+	f->errors = arena_grow(p->a, f->errors, f->n_errors, sizeof *f->errors);
 	f->errors[f->n_errors++] = e;
 }
 
 static void parse_enum(parser *p)
 {
 	token *kw = next(p);
-	enum_decl *e = xcalloc(1, sizeof *e);
+	enum_decl *e = arena_alloc(p->a, sizeof *e);
 	e->doc = kw->doc;
 	e->file = p->f;
 	e->name = parse_name(p, "enum", &e->at);
@@ -449,9 +451,9 @@ static void parse_enum(parser *p)
 			sync_decl(p);
 			return;
 		}
-		e->values = xrealloc(e->values, (size_t)(e->n + 1) * sizeof *e->values);
-		e->vat = xrealloc(e->vat, (size_t)(e->n + 1) * sizeof *e->vat);
-		e->docs = xrealloc(e->docs, (size_t)(e->n + 1) * sizeof *e->docs);
+		e->values = arena_grow(p->a, e->values, e->n, sizeof *e->values);
+		e->vat = arena_grow(p->a, e->vat, e->n, sizeof *e->vat);
+		e->docs = arena_grow(p->a, e->docs, e->n, sizeof *e->docs);
 		e->values[e->n] = v;
 		e->vat[e->n] = vat;
 		e->docs[e->n] = doc;
@@ -464,14 +466,14 @@ static void parse_enum(parser *p)
 		return;
 	}
 	file *f = p->f;
-	f->enums = xrealloc(f->enums, (size_t)(f->n_enums + 1) * sizeof *f->enums);
+	f->enums = arena_grow(p->a, f->enums, f->n_enums, sizeof *f->enums);
 	f->enums[f->n_enums++] = e;
 }
 
 static void parse_struct(parser *p)
 {
 	token *kw = next(p);
-	struct_decl *s = xcalloc(1, sizeof *s);
+	struct_decl *s = arena_alloc(p->a, sizeof *s);
 	s->doc = kw->doc;
 	s->file = p->f;
 	s->name = parse_name(p, "struct", &s->at);
@@ -482,7 +484,7 @@ static void parse_struct(parser *p)
 	s->rec.at = s->at;
 	parse_record(p, &s->rec);
 	file *f = p->f;
-	f->structs = xrealloc(f->structs, (size_t)(f->n_structs + 1) * sizeof *f->structs);
+	f->structs = arena_grow(p->a, f->structs, f->n_structs, sizeof *f->structs);
 	f->structs[f->n_structs++] = s;
 }
 
@@ -530,7 +532,7 @@ static void parse_duration_opt(parser *p, int64_t *out, bool *has, loc *where)
 static void parse_action(parser *p)
 {
 	token *kw = next(p);
-	action *a = xcalloc(1, sizeof *a);
+	action *a = arena_alloc(p->a, sizeof *a);
 	a->doc = kw->doc;
 	a->file = p->f;
 	a->name = parse_name(p, "action", &a->at);
@@ -605,7 +607,7 @@ static void parse_action(parser *p)
 			else if (strlen(v->str) != v->slen)
 				diag(at(p, v), "the permission contains a NUL character");
 			if (!dup) {
-				a->permission = xstrndup(v->str, v->slen);
+				a->permission = v->str;
 				a->permission_at = tl;
 			}
 			if (!expect(p, T_SEMI, NULL))
@@ -623,9 +625,9 @@ static void parse_action(parser *p)
 				}
 				next(p);
 				if (!dup) {
-					a->errors = xrealloc(a->errors, (size_t)(a->n_errors + 1) * sizeof *a->errors);
-					a->errors_loc = xrealloc(a->errors_loc, (size_t)(a->n_errors + 1) * sizeof *a->errors_loc);
-					a->errors[a->n_errors] = xstrdup(c->str);
+					a->errors = arena_grow(p->a, a->errors, a->n_errors, sizeof *a->errors);
+					a->errors_loc = arena_grow(p->a, a->errors_loc, a->n_errors, sizeof *a->errors_loc);
+					a->errors[a->n_errors] = c->str;
 					a->errors_loc[a->n_errors++] = at(p, c);
 				}
 				if (!accept(p, T_COMMA))
@@ -668,7 +670,7 @@ static void parse_action(parser *p)
 	}
 	expect(p, T_RBRACE, "to close the action");
 	file *f = p->f;
-	f->actions = xrealloc(f->actions, (size_t)(f->n_actions + 1) * sizeof *f->actions);
+	f->actions = arena_grow(p->a, f->actions, f->n_actions, sizeof *f->actions);
 	f->actions[f->n_actions++] = a;
 }
 
@@ -683,10 +685,10 @@ static void parse_import(parser *p)
 	}
 	next(p);
 	file *f = p->f;
-	f->imports = xrealloc(f->imports, (size_t)(f->n_imports + 1) * sizeof *f->imports);
+	f->imports = arena_grow(p->a, f->imports, f->n_imports, sizeof *f->imports);
 	import *im = &f->imports[f->n_imports++];
 	memset(im, 0, sizeof *im);
-	im->path = xstrndup(t->str, t->slen);
+	im->path = t->str;
 	im->at = at(p, t);
 	if (!expect(p, T_SEMI, "after the import"))
 		sync_stmt(p);
@@ -696,8 +698,8 @@ void parse_file(file *f)
 {
 	parser p = { 0 };
 	p.f = f;
-	p.t = f->toks = lex(f->path, f->src, f->srclen, &f->ntok);
-	p.n = f->ntok;
+	p.a = f->arena;
+	p.t = lex(f->arena, f->path, f->src, f->srclen, &p.n);
 	token *t = peek(&p);
 	if (is_kw(t, "service")) {
 		f->doc = t->doc;
@@ -742,5 +744,6 @@ void parse_file(file *f)
 			sync_top(&p);
 		}
 	}
+	free(p.t);
 	(void)peek2;
 }

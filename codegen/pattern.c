@@ -37,6 +37,7 @@ struct pattern {
 };
 
 typedef struct pp {
+	arena *a;          /* the nodes */
 	const uint32_t *cp;
 	size_t n, i;
 	char *err;
@@ -57,31 +58,31 @@ static void perr(pp *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-static pattern *node(int kind)
+static pattern *node(pp *p, int kind)
 {
-	pattern *n = xcalloc(1, sizeof *n);
+	pattern *n = arena_alloc(p->a, sizeof *n);
 	n->kind = kind;
 	return n;
 }
 
-static void add_kid(pattern *n, pattern *k)
+static void add_kid(pp *p, pattern *n, pattern *k)
 {
-	n->kids = xrealloc(n->kids, (size_t)(n->n + 1) * sizeof *n->kids);
+	n->kids = arena_grow(p->a, n->kids, n->n, sizeof *n->kids);
 	n->kids[n->n++] = k;
 }
 
-static void add_range(pattern *n, uint32_t lo, uint32_t hi)
+static void add_range(pp *p, pattern *n, uint32_t lo, uint32_t hi)
 {
-	n->r = xrealloc(n->r, (size_t)(n->nr + 1) * sizeof *n->r);
+	n->r = arena_grow(p->a, n->r, n->nr, sizeof *n->r);
 	n->r[n->nr][0] = lo;
 	n->r[n->nr][1] = hi;
 	n->nr++;
 }
 
-static pattern *single(uint32_t c)
+static pattern *single(pp *p, uint32_t c)
 {
-	pattern *n = node(P_SET);
-	add_range(n, c, c);
+	pattern *n = node(p, P_SET);
+	add_range(p, n, c, c);
 	return n;
 }
 
@@ -147,7 +148,7 @@ static pattern *parse_alt(pp *p);
 
 static pattern *parse_class(pp *p)
 {
-	pattern *n = node(P_SET);
+	pattern *n = node(p, P_SET);
 	if (peekc(p, '^')) {
 		n->neg = true;
 		p->i++;
@@ -185,7 +186,7 @@ static pattern *parse_class(pp *p)
 				return n;
 			}
 		}
-		add_range(n, c, hi);
+		add_range(p, n, c, hi);
 	}
 }
 
@@ -226,14 +227,14 @@ static pattern *parse_atom(pp *p)
 	case '[':
 		return parse_class(p);
 	case '.': {
-		pattern *n = node(P_SET);
+		pattern *n = node(p, P_SET);
 		n->neg = true;
-		add_range(n, '\n', '\n');
+		add_range(p, n, '\n', '\n');
 		return n;
 	}
 	case '\\': {
 		uint32_t e = escape(p);
-		return p->failed ? NULL : single(e);
+		return p->failed ? NULL : single(p, e);
 	}
 	case ')':
 		perr(p, "unmatched ')'");
@@ -254,12 +255,12 @@ static pattern *parse_atom(pp *p)
 		     (char)c, (char)c);
 		return NULL;
 	}
-	return single(c);
+	return single(p, c);
 }
 
 static pattern *parse_cat(pp *p)
 {
-	pattern *cat = node(P_CAT);
+	pattern *cat = node(p, P_CAT);
 	while (p->i < p->n && !peekc(p, '|') && !peekc(p, ')') && !p->failed) {
 		pattern *a = parse_atom(p);
 		if (p->failed)
@@ -305,13 +306,13 @@ static pattern *parse_cat(pp *p)
 				}
 			} else
 				break;
-			pattern *r = node(P_REP);
+			pattern *r = node(p, P_REP);
 			r->min = min;
 			r->max = max;
-			add_kid(r, a);
+			add_kid(p, r, a);
 			a = r;
 		}
-		add_kid(cat, a);
+		add_kid(p, cat, a);
 	}
 	if (cat->n == 0 && !p->failed)
 		perr(p, "empty alternative");
@@ -320,16 +321,17 @@ static pattern *parse_cat(pp *p)
 
 static pattern *parse_alt(pp *p)
 {
-	pattern *alt = node(P_ALT);
-	add_kid(alt, parse_cat(p));
+	pattern *alt = node(p, P_ALT);
+	add_kid(p, alt, parse_cat(p));
 	while (!p->failed && peekc(p, '|')) {
 		p->i++;
-		add_kid(alt, parse_cat(p));
+		add_kid(p, alt, parse_cat(p));
 	}
 	return alt;
 }
 
-pattern *pattern_parse(const char *src, size_t len, char *err, size_t errlen)
+pattern *pattern_parse(arena *a, const char *src, size_t len, char *err,
+		       size_t errlen)
 {
 	/* decode UTF-8 (the lexer already checked it) */
 	uint32_t *cp = xmalloc((len + 1) * sizeof *cp);
@@ -345,7 +347,7 @@ pattern *pattern_parse(const char *src, size_t len, char *err, size_t errlen)
 		cp[n++] = c;
 		i += k + 1;
 	}
-	pp p = { cp, n, 0, err, errlen, false, 0 };
+	pp p = { a, cp, n, 0, err, errlen, false, 0 };
 	if (n == 0) {
 		snprintf(err, errlen, "empty pattern");
 		free(cp);

@@ -17,6 +17,22 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* An arena: many allocations, all freed at once by arena_free. It holds the
+ * sources, syntax trees and their strings, which live until the end of the
+ * run (or of a fuzzing input). Memory from it starts zeroed; there is no
+ * per-object free and no realloc, except arena_grow for arrays that only
+ * grow. */
+typedef struct arena arena;
+arena *arena_create(void);
+void arena_free(arena *a);
+void *arena_alloc(arena *a, size_t n);
+char *arena_strdup(arena *a, const char *s);
+char *arena_strndup(arena *a, const char *s, size_t n); /* n bytes + NUL */
+char *arena_printf(arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `array` (n elements of `size` bytes, from arena_grow or NULL) with room
+ * for n + 1; append with `v = arena_grow(a, v, n, sizeof *v); v[n++] = x;`. */
+void *arena_grow(arena *a, void *array, int n, size_t size);
+
 /* A growable string, NUL-terminated at all times. */
 typedef struct sbuf {
 	char *s;
@@ -39,7 +55,7 @@ typedef struct loc {
 /* Records a diagnostic; all are printed, sorted, at the end of the run. */
 void diag(loc at, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_count(void);
-void diag_reset(void); /* forget all (fuzzing) */
+void diag_reset(void); /* forget and free all (fuzzing, the end of a run) */
 void diag_print(void);
 /* Index of a file for sorting diagnostics (order of loading). */
 void diag_file_order(const char *file, int order);
@@ -59,7 +75,7 @@ typedef struct token {
 	size_t len;
 	char *doc;        /* `///` lines right before this token, or NULL */
 	/* values */
-	char *str;        /* T_STRING: unescaped (malloc'd); T_IDENT: copy */
+	char *str;        /* T_STRING: unescaped; T_IDENT: copy */
 	size_t slen;
 	int64_t ival;     /* T_INT; T_DURATION in milliseconds */
 	double fval;      /* T_FLOAT */
@@ -67,10 +83,17 @@ typedef struct token {
 } token;
 
 /* Splits `src` (NUL-terminated, `len` bytes) into tokens ending with T_EOF.
- * Lexical errors are diagnosed and produce T_ERROR tokens. */
-token *lex(const char *file, const char *src, size_t len, size_t *ntok);
+ * Lexical errors are diagnosed and produce T_ERROR tokens. The array is
+ * malloc'd (the caller frees it); the tokens' strings are allocated from
+ * `a`, so that the tree can keep them. */
+token *lex(arena *a, const char *file, const char *src, size_t len, size_t *ntok);
 
 /* --- Syntax tree -------------------------------------------------------- */
+
+/* Every node, array and string of the tree is allocated from the arena of
+ * its file, by the lexer, the parser and the checker; names and docs are the
+ * tokens' strings. Pointers between nodes (resolved types, imports, files)
+ * are borrowed. */
 
 enum base {
 	B_BOOL, B_INT32, B_INT64, B_FLOAT64, B_STRING, B_BYTES, B_DATE,
@@ -195,11 +218,10 @@ typedef struct import {
 } import;
 
 typedef struct file {
+	arena *arena;               /* holds the tree (borrowed: may be shared) */
 	char *path;                 /* display path (normalized) */
 	char *src;
 	size_t srclen;
-	token *toks;
-	size_t ntok;
 	int order;
 	bool on_cmdline;
 	char *service;
@@ -221,7 +243,7 @@ typedef struct file {
 	int state;                  /* import traversal: 0 new, 1 active, 2 done */
 } file;
 
-/* parse.c */
+/* parse.c: the tree of `f`, from f->src into f->arena. */
 void parse_file(file *f);
 bool is_keyword(const char *s);
 
@@ -234,8 +256,10 @@ char *upper(const char *s);               /* demo -> DEMO */
 
 /* pattern.c: the regular expressions of `pattern`. */
 typedef struct pattern pattern;
-/* Parses `src`; NULL and a message in `err` when invalid. */
-pattern *pattern_parse(const char *src, size_t len, char *err, size_t errlen);
+/* Parses `src` into a tree allocated from `a`; NULL and a message in `err`
+ * when invalid. */
+pattern *pattern_parse(arena *a, const char *src, size_t len, char *err,
+		       size_t errlen);
 /* True when the whole `s` matches (used to check defaults). */
 bool pattern_match(const pattern *p, const char *s, size_t len);
 bool pattern_nullable(const pattern *p);

@@ -1,5 +1,6 @@
-/* util.c: allocation, growable strings, edit distance and the diagnostics
- * list of streamc. Out of memory is fatal in a compiler: exit 3. */
+/* util.c: allocation, the arena of the syntax tree, growable strings, edit
+ * distance and the diagnostics list of streamc. Out of memory is fatal in a
+ * compiler: exit 3. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,109 @@ char *xprintf(const char *fmt, ...)
 	va_end(ap);
 	return b.s;
 }
+
+/* --- Arena ---------------------------------------------------------------- */
+
+/* Chunks hold many small allocations; a request above a quarter of a chunk
+ * gets a chunk of its own, linked behind the current one so that the space
+ * left in the current one is not lost. */
+#define CHUNK_SIZE (64u << 10)
+
+typedef struct chunk {
+	struct chunk *next;
+	size_t used, size;          /* bytes of data */
+	max_align_t data[];
+} chunk;
+
+struct arena {
+	chunk *head;                /* the chunk being filled; NULL when none */
+};
+
+arena *arena_create(void)
+{
+	return xcalloc(1, sizeof(arena));
+}
+
+void arena_free(arena *a)
+{
+	if (!a)
+		return;
+	for (chunk *c = a->head, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+/* Chunks come from calloc and are never reused, so every allocation starts
+ * zeroed. */
+void *arena_alloc(arena *a, size_t n)
+{
+	size_t align = _Alignof(max_align_t);
+	n = n ? (n + align - 1) / align * align : align;
+	chunk *c = a->head;
+	if (c && c->size - c->used >= n) {
+		void *p = (char *)c->data + c->used;
+		c->used += n;
+		return p;
+	}
+	bool alone = n > CHUNK_SIZE / 4;
+	size_t size = alone ? n : CHUNK_SIZE;
+	chunk *fresh = xcalloc(1, sizeof *fresh + size);
+	fresh->size = size;
+	fresh->used = n;
+	if (alone && c) {
+		fresh->next = c->next;
+		c->next = fresh;
+	} else {
+		fresh->next = c;
+		a->head = fresh;
+	}
+	return fresh->data;
+}
+
+char *arena_strndup(arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+	memcpy(p, s, n);
+	return p;
+}
+
+char *arena_strdup(arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_printf(arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	char *p = arena_alloc(a, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+/* The capacity of an array is implicit: the smallest power of two holding
+ * its n elements. It is full, and moves to twice the room, when n is zero
+ * or a power of two. */
+void *arena_grow(arena *a, void *array, int n, size_t size)
+{
+	if (n & (n - 1))
+		return array;
+	size_t cap = n ? 2 * (size_t)n : 1;
+	void *p = arena_alloc(a, cap * size);
+	if (n)
+		memcpy(p, array, (size_t)n * size);
+	return p;
+}
+
+/* --- Growable strings ------------------------------------------------------ */
 
 void sb_add(sbuf *b, const char *s, size_t n)
 {
@@ -206,7 +310,9 @@ void diag_reset(void)
 {
 	for (int i = 0; i < nmsgs; i++)
 		free(msgs[i].msg);
-	nmsgs = 0;
+	free(msgs);
+	msgs = NULL;
+	nmsgs = capmsgs = 0;
 	norders = 0;
 }
 
