@@ -18,7 +18,7 @@ run() { # run NAME BINARY SEEDS...
 	fi
 	mkdir -p "$tmp/$name" "$tmp/seeds-$name"
 	cp "$@" "$tmp/seeds-$name/"
-	if ASAN_OPTIONS=detect_leaks=0 "$bin" -max_total_time=3 -timeout=10 -rss_limit_mb=1024 \
+	if "$bin" -max_total_time=3 -timeout=10 -rss_limit_mb=1024 \
 		-artifact_prefix="$tmp/" "$tmp/$name" "$tmp/seeds-$name" > "$tmp/log" 2>&1; then
 		echo "ok $n - $name: $(grep -o 'Done [0-9]* runs' "$tmp/log")"
 	else
