@@ -96,14 +96,20 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	acfg.run = st__req_run;
 	st__async_config_defaults(&acfg);
 	async = st__async_create(&acfg);
+	if (!async) {
+		/* Without the engine every async action would answer
+		 * SERVICE_UNAVAILABLE: refuse to start instead. */
+		st__log_error("cannot create the async engine", "node=%s", node_id);
+		goto out;
+	}
 
 	pres = st__presence_create(cfg.database_url, node_id, role_name(cfg.role),
-				   async == NULL);
+				   false);
 	if (!pres || st__presence_start(pres, err, sizeof err) < 0) {
 		st__log_error("cannot start", "error=%s", pres ? err : "out of memory");
 		goto out;
 	}
-	if (async && st__async_start(async) < 0) {
+	if (st__async_start(async) < 0) {
 		st__log_error("cannot start the async engine", NULL);
 		goto out;
 	}

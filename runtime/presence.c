@@ -63,7 +63,9 @@ void st__node_id_make(char *out, size_t len)
 	unsigned r = 0;
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
 		r = (unsigned)now_ms();
-	snprintf(out, len, "%s-%ld-%08x", host, (long)getpid(), r);
+	/* At most 20 characters of the host name: the id is part of a NOTIFY
+	 * channel name (streamer_node_<id>), and those stop at 63 bytes. */
+	snprintf(out, len, "%.20s-%ld-%08x", host, (long)getpid(), r);
 }
 
 st__presence *st__presence_create(const char *conninfo, const char *node_id,
