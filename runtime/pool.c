@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "pool.h"
+#include "streamer/codec.h"
 
 #define STAGE_MAX 256 /* jobs the holder queues before taking the lock */
 
@@ -53,6 +54,10 @@ static void ring_push(st__pool *p, job j)
 /* The pool this thread holds (st__pool_hold): its submits are staged. */
 static _Thread_local st__pool *held;
 
+/* A worker's request arena (st__pool_arena), reset after each job. */
+static _Thread_local st_arena *worker_arena;
+static _Thread_local bool is_worker;
+
 /* Whether to wake one more idle worker: when the queued jobs outnumber
  * the threads that will look at the queue anyway (awake and not running a
  * job, or already signalled). Counts the wake-up; the caller signals after
@@ -71,6 +76,7 @@ static bool want_wake(st__pool *p)
 static void *pool_main(void *arg)
 {
 	st__pool *p = arg;
+	is_worker = true;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (N(p) == 0 && !p->stopping) {
@@ -91,10 +97,14 @@ static void *pool_main(void *arg)
 		if (help)
 			pthread_cond_signal(&p->cv);
 		j.fn(j.arg);
+		if (worker_arena)
+			st_arena_reset(worker_arena);
 		pthread_mutex_lock(&p->mu);
 		p->running--;
 	}
 	pthread_mutex_unlock(&p->mu);
+	st_arena_free(worker_arena);
+	worker_arena = NULL;
 	return NULL;
 }
 
@@ -210,6 +220,15 @@ void st__pool_kick(st__pool *p)
 {
 	if (held == p && p->nstage)
 		stage_flush(p);
+}
+
+st_arena *st__pool_arena(size_t max)
+{
+	if (!is_worker)
+		return NULL;
+	if (!worker_arena)
+		worker_arena = st_arena_create(max);
+	return worker_arena;
 }
 
 size_t st__pool_busy(st__pool *p)

@@ -26,6 +26,12 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
 void st__pool_hold(st__pool *p, bool on);
 void st__pool_kick(st__pool *p);
 
+/* On a pool thread, inside a job: that thread's arena (created with `max`
+ * on first use), empty at the start of each job and reset by the pool
+ * after it; borrowed, never freed by the job. NULL elsewhere or on OOM.
+ * Saves a job the malloc and free of an arena of its own. */
+struct st_arena *st__pool_arena(size_t max);
+
 /* Jobs queued plus running. */
 size_t st__pool_busy(st__pool *p);
 

@@ -541,7 +541,9 @@ static job *job_create(const st_action *act, const st__router_conn *c,
 		return NULL;
 	size_t off = 0;
 	jb->act = act;
-	snprintf(jb->conn_id, sizeof jb->conn_id, "%s", c->conn_id);
+	size_t cl = strnlen(c->conn_id, sizeof jb->conn_id - 1);
+	memcpy(jb->conn_id, c->conn_id, cl);
+	jb->conn_id[cl] = '\0';
 	memcpy(jb->request_id, request_id, 37);
 	jb->payload = job_put(jb, &off, pl, pll);
 	if (fb && !env->has_payload)
@@ -752,7 +754,9 @@ static void job_run(void *arg)
 {
 	job *jb = arg;
 	const st_action *act = jb->act;
-	st_arena *a = st_arena_create(ST__REQ_ARENA_MAX);
+	st_arena *own = NULL, *a = st__pool_arena(ST__REQ_ARENA_MAX);
+	if (!a)
+		a = own = st_arena_create(ST__REQ_ARENA_MAX);
 	void *payload = a ? st_arena_alloc(a, act->payload_size ? act->payload_size : 1) : NULL;
 	void *result = a ? st_arena_alloc(a, act->result_size ? act->result_size : 1) : NULL;
 	if (!payload || !result) {
@@ -813,7 +817,7 @@ static void job_run(void *arg)
 	st__metrics_e2e_seconds(act, (double)(mono_ns() - jb->t0) / 1e9);
 	send_msg(jb->conn_id, m, true);
 done:
-	st_arena_free(a);
+	st_arena_free(own);
 	free(jb);
 }
 
