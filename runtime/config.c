@@ -37,6 +37,8 @@ static const opt opts[] = {
 	{ "STREAMER_WORKERS", "--workers", "2 x cores", "async worker threads per process" },
 	{ "STREAMER_SYNC_THREADS", "--sync-threads", "cores",
 	  "threads running sync handlers" },
+	{ "STREAMER_SYNC_QUEUE", "--sync-queue", "4096",
+	  "sync requests waiting for a thread; beyond: SERVICE_UNAVAILABLE" },
 	{ "STREAMER_ROLE", "--role", "all", "gateway, worker or all" },
 	{ "STREAMER_MAX_FRAME", "--max-frame", "128KiB", "largest accepted frame" },
 	{ "STREAMER_RESULT_TTL", "--result-ttl", "7d", "how long finished requests are kept" },
@@ -293,6 +295,10 @@ static int apply(st__config *c, size_t i, const char *v, char *err, size_t errle
 		if (parse_int(v, 1, 1024, &l) < 0)
 			return BAD("an integer 1..1024");
 		c->sync_threads = (int)l;
+	} else if (!strcmp(name, "STREAMER_SYNC_QUEUE")) {
+		if (parse_int(v, 1, 1048576, &l) < 0)
+			return BAD("an integer 1..1048576");
+		c->sync_queue = (size_t)l;
 	} else if (!strcmp(name, "STREAMER_ROLE")) {
 		if (!strcmp(v, "all"))
 			c->role = ST__ROLE_ALL;
@@ -359,6 +365,7 @@ int st__config_load(st__config *c, int argc, char **argv, FILE *out,
 	c->async_threshold_ms = 5000;
 	c->workers = 2 * cores();
 	c->sync_threads = cores();
+	c->sync_queue = 4096;
 	c->role = ST__ROLE_ALL;
 	c->max_frame = 128 * 1024;
 	c->result_ttl_ms = 7ull * 86400000;

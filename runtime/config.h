@@ -31,6 +31,7 @@ typedef struct st__config {
 	uint32_t async_threshold_ms;
 	int workers;            /* async workers (the queue's) */
 	int sync_threads;       /* the gateway's handler pool */
+	size_t sync_queue;      /* sync requests waiting for it, at most */
 	st__role role;
 	size_t max_frame;
 	uint64_t result_ttl_ms;

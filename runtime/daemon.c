@@ -18,8 +18,6 @@
 #include "router.h"
 #include "server.h"
 
-#define POOL_QUEUE_PER_THREAD 256
-
 static atomic_bool sig_done;
 
 /* SIGTERM/SIGINT ask the server to drain; SIGUSR1 (from main) ends the
@@ -116,8 +114,7 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	if (st__presence_run(pres) < 0)
 		goto out;
 
-	pool = st__pool_create(cfg.sync_threads,
-			       (size_t)cfg.sync_threads * POOL_QUEUE_PER_THREAD);
+	pool = st__pool_create(cfg.sync_threads, cfg.sync_queue);
 	if (!pool || st__router_init(reg, &cfg, pool, async, st__server_send) < 0) {
 		st__log_error("out of memory", NULL);
 		goto out;
