@@ -107,6 +107,29 @@ static size_t utf8_seq(const unsigned char *s, size_t avail)
 	return st_utf8_check((const char *)s, n, &ncp) == 0 ? n : 0;
 }
 
+/* How many leading bytes of s need no escaping (printable ASCII other than
+ * '"' and '\\'), eight at a time: a byte b is flagged when b < 0x20
+ * ((b - 0x20) borrows into bit 7 while b's bit 7 is clear), b >= 0x80, or
+ * b equals '"' or '\\' (b ^ c is zero). Exact: no false flags. */
+static size_t plain_prefix(const unsigned char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t x, q, bs;
+		memcpy(&x, s + i, 8);
+		q = x ^ (ones * '"');
+		bs = x ^ (ones * '\\');
+		uint64_t bad = ((x - ones * 0x20) & ~x) | x |
+			       ((q - ones) & ~q) | ((bs - ones) & ~bs);
+		if (bad & high)
+			break;
+	}
+	while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
 /* Quoted and escaped: '"', '\\' and control characters; UTF-8 is kept as
  * is. Bytes that are not valid UTF-8 become U+FFFD so that the output is
  * always valid JSON whatever a handler put in a string. */
@@ -116,8 +139,7 @@ void st_jw_str(st_buf *b, const char *str, size_t len)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, run = 0;  /* s[run..i) is pending verbatim output */
 	/* Most strings are plain printable ASCII: one check, one append. */
-	while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
-		i++;
+	i = plain_prefix(s, len);
 	if (i == len && buf_room(b, len + 2)) {
 		char *o = b->data + b->len;
 		o[0] = '"';
