@@ -26,11 +26,6 @@
 #define ABUSE_WINDOW_NS 10000000000LL /* strikes are counted over 10 s */
 #define OUTQ_MSGS_MAX 65536     /* messages queued to one connection */
 
-typedef struct outq_item {
-	struct outq_item *next;
-	st__msg *m;
-} outq_item;
-
 typedef struct conn {
 	struct lws *wsi;
 	char id[37];
@@ -45,9 +40,10 @@ typedef struct conn {
 	/* reassembly of one message */
 	char *rx;
 	size_t rx_len, rx_cap;
-	/* outbound */
-	outq_item *oq_head, *oq_tail;
-	size_t oq_bytes, oq_n;
+	/* outbound: a ring of oq_cap messages, oq_n of them from oq_first;
+	 * allocated on the first message, grown by doubling, kept */
+	st__msg **oq;
+	size_t oq_cap, oq_first, oq_n, oq_bytes;
 	/* rate limit: a token bucket, and strikes for abuse */
 	double tokens;
 	int64_t refill_ns;
@@ -183,12 +179,9 @@ int st__server_has_conn(const char *conn_id)
 
 static void conn_free(conn *c)
 {
-	while (c->oq_head) {
-		outq_item *it = c->oq_head;
-		c->oq_head = it->next;
-		st__msg_unref(it->m);
-		free(it);
-	}
+	for (size_t i = 0; i < c->oq_n; i++)
+		st__msg_unref(c->oq[(c->oq_first + i) % c->oq_cap]);
+	free(c->oq);
 	st__claims_fini(&c->claims);
 	free(c->rx);
 	free(c);
@@ -213,19 +206,24 @@ static void conn_enqueue(conn *c, st__msg *m)
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	outq_item *it = malloc(sizeof *it);
-	if (!it)
-		return;
-	it->next = NULL;
-	it->m = st__msg_ref(m);
-	if (c->oq_tail)
-		c->oq_tail->next = it;
-	else
-		c->oq_head = it;
-	c->oq_tail = it;
+	if (c->oq_n == c->oq_cap) {
+		size_t cap = c->oq_cap ? c->oq_cap * 2 : 4;
+		st__msg **q = malloc(cap * sizeof *q);
+		if (!q)
+			return;
+		for (size_t i = 0; i < c->oq_n; i++)
+			q[i] = c->oq[(c->oq_first + i) % c->oq_cap];
+		free(c->oq);
+		c->oq = q;
+		c->oq_cap = cap;
+		c->oq_first = 0;
+	}
+	c->oq[(c->oq_first + c->oq_n) % c->oq_cap] = st__msg_ref(m);
 	c->oq_bytes += m->len;
-	c->oq_n++;
-	lws_callback_on_writable(c->wsi);
+	/* A non-empty queue already waits for WRITEABLE (on_writable asks
+	 * again while messages remain). */
+	if (c->oq_n++ == 0)
+		lws_callback_on_writable(c->wsi);
 }
 
 /* Delivers an outbox item on the service thread. */
@@ -522,8 +520,7 @@ static int on_writable(struct lws *wsi, conn *c)
 {
 	if (c->dead)
 		return -1;
-	outq_item *it = c->oq_head;
-	if (!it) {
+	if (!c->oq_n) {
 		if (c->close_code) {
 			lws_close_reason(wsi, (enum lws_close_status)c->close_code,
 					 (unsigned char *)c->close_reason,
@@ -532,19 +529,16 @@ static int on_writable(struct lws *wsi, conn *c)
 		}
 		return 0;
 	}
-	st__msg *m = it->m;
+	st__msg *m = c->oq[c->oq_first];
 	int n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	if (n < (int)m->len)
 		return -1;
 	st__metrics_out(m->type);
-	c->oq_head = it->next;
-	if (!c->oq_head)
-		c->oq_tail = NULL;
+	c->oq_first = c->oq_first + 1 == c->oq_cap ? 0 : c->oq_first + 1;
 	c->oq_bytes -= m->len;
 	c->oq_n--;
 	st__msg_unref(m);
-	free(it);
-	if (c->oq_head || c->close_code)
+	if (c->oq_n || c->close_code)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -560,7 +554,7 @@ static void drain_check(lws_sorted_usec_list_t *sul)
 	quiet = quiet && S.ob.n == 0;
 	pthread_mutex_unlock(&S.obox_mu);
 	for (conn *c = S.all; quiet && c; c = c->next)
-		if (c->oq_head)
+		if (c->oq_n)
 			quiet = false;
 	if (!S.closing && (quiet || now > S.drain_deadline_ns)) {
 		S.closing = true;
