@@ -32,10 +32,12 @@ $(STREAMERD): $(BUILD)/runtime/main.o $(GEN_OBJ) $(LIBSTREAMER)
 
 all: $(LIBSTREAMER) $(STREAMERD)
 
-# streamer-cli: tokens for development and tests (cli/).
+# streamer-cli: tokens for development and tests, requests from a shell
+# (cli/: every cli/*.c).
 CLI := $(BUILD)/streamer-cli
-$(CLI): $(BUILD)/cli/main.o
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
+$(CLI): $(CLI_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(PKG_LIBS) $(LDLIBS)
 
 all: $(CLI)
