@@ -38,7 +38,8 @@ typedef struct cli_conn_opts {
 	const char *url;        /* ws://host[:port][/path] or wss://... */
 	const char *token;      /* the JWT; NULL: none */
 	bool token_header;      /* send it as `Authorization: Bearer`, not
-				 * as the query parameter */
+				 * as the query parameter (done anyway when
+				 * it would make the URL over 2000 bytes) */
 	bool insecure;          /* wss: accept self-signed certificates and
 				 * other host names */
 	bool verbose;           /* libwebsockets' own logs on stderr */
