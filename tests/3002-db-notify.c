@@ -6,14 +6,7 @@
 #include <libpq-fe.h>
 
 #include "tap.h"
-
-static PGconn *db(void)
-{
-	PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-	if (PQstatus(c) != CONNECTION_OK)
-		BAIL_OUT("connect: %s", PQerrorMessage(c));
-	return c;
-}
+#include "testdb.h"
 
 static void exec(PGconn *c, const char *sql)
 {
@@ -47,7 +40,7 @@ static int wait_notifies(PGconn *c, const char *channel, int ms)
 
 int main(void)
 {
-	PGconn *listener = db(), *writer = db();
+	PGconn *listener = db_open(), *writer = db_open();
 	exec(listener, "LISTEN streamer_queue");
 
 	exec(writer, "BEGIN");

@@ -13,7 +13,7 @@ int main(void)
 	e2e_need_env();
 	static tsrv s;
 	e2e_start(&s, "all", NULL);
-	PGconn *db = e2e_db();
+	PGconn *db = db_open();
 	static e2e_client c;
 	e2e_connect(&c, &s, "u1", "t1");
 	char rid[37];
@@ -26,7 +26,7 @@ int main(void)
 	long long t_ack = e2e_now();
 	ok(t_ack - t0 < 2000, "the acknowledgment comes at once (%lld ms)", t_ack - t0);
 	ok(e2e_wait(&c, "progress", rid, NULL, 5000) != NULL, "progress arrives");
-	is(e2e_val(db, "SELECT status || ' ' || attempts || ' ' || (progress <= 100)"
+	is(db_value(db, "SELECT status || ' ' || attempts || ' ' || (progress <= 100)"
 		   " FROM streamer.active_requests WHERE request_id = $1", rid),
 	   "processing 1 true", "streamer.active_requests shows it running");
 	json_t *f = e2e_wait_final(&c, rid, 10000);
@@ -45,15 +45,15 @@ int main(void)
 	   q.first_pct, q.last_pct);
 
 	/* 2. psql's view of the finished request. */
-	is(e2e_val(db, "SELECT concat_ws(' ', status, progress, attempts, max_attempts,"
+	is(db_value(db, "SELECT concat_ws(' ', status, progress, attempts, max_attempts,"
 		   " result->>'slept_ms', client_id, user_id, tenant_id, payload->>'ms',"
 		   " locked_by IS NULL, error IS NULL, completed_at >= started_at,"
 		   " started_at >= created_at, expires_at > now() + interval '6 days')"
 		   " FROM streamer.requests WHERE request_id = $1", rid),
 	   "completed 100 1 1 2000 d1 u1 t1 2000 t t t t t", "streamer.requests holds the finished row");
-	is(e2e_val(db, "SELECT count(*) FROM streamer.active_requests WHERE request_id = $1", rid),
+	is(db_value(db, "SELECT count(*) FROM streamer.active_requests WHERE request_id = $1", rid),
 	   "0", "it is no longer in streamer.active_requests");
-	is(e2e_val(db, "SELECT requests || ' ' || (p50_ms >= 2000)::text FROM streamer.request_stats"
+	is(db_value(db, "SELECT requests || ' ' || (p50_ms >= 2000)::text FROM streamer.request_stats"
 		   " WHERE action = 'delay' AND status = 'completed'", NULL),
 	   "1 true", "streamer.request_stats counts it, with its latency");
 
@@ -123,7 +123,7 @@ int main(void)
 	e2e_submit(&c, r3, "same", "delay", "{\"ms\":1,\"steps\":1}");
 	is(r3, r1, "also after it finished");
 	e2e_pump(&c, 300);
-	is(e2e_val(db, "SELECT count(*) FROM streamer.requests WHERE client_id = $1", "same"),
+	is(db_value(db, "SELECT count(*) FROM streamer.requests WHERE client_id = $1", "same"),
 	   "1", "one row for the id");
 	is_int(e2e_count(&c, "complete", r1), 1, "one complete for it");
 
@@ -151,7 +151,7 @@ int main(void)
 	d = json_object_get(f, "data");
 	ok(json_is_true(json_object_get(d, "deferred")) && !strcmp(e2e_str(d, "key"), "k2"),
 	   "run again by an async worker, with its payload");
-	is(e2e_val(db, "SELECT status || ' ' || action FROM streamer.requests WHERE request_id = $1", rid),
+	is(db_value(db, "SELECT status || ' ' || action FROM streamer.requests WHERE request_id = $1", rid),
 	   "completed lookup", "and stored");
 
 	/* 8. A result past the NOTIFY limit, same process. */

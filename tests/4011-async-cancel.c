@@ -32,7 +32,7 @@ int main(void)
 	static tsrv a, b;
 	static e2e_client c1, other_tenant, other_user;
 	e2e_start(&a, "gateway", NULL);
-	PGconn *db = e2e_db();
+	PGconn *db = db_open();
 	e2e_connect(&c1, &a, "u1", "t1");
 	e2e_connect(&other_tenant, &a, "u1", "t2");
 	e2e_connect(&other_user, &a, "u2", "t1");
@@ -43,13 +43,13 @@ int main(void)
 	e2e_submit(&c1, rid, "p1", "delay", "{\"ms\":5000}");
 	ok(*rid, "a gateway-only process acknowledges");
 	e2e_pump(&c1, 300);
-	is(e2e_val(db, "SELECT status FROM streamer.requests WHERE request_id = $1", rid),
+	is(db_value(db, "SELECT status FROM streamer.requests WHERE request_id = $1", rid),
 	   "pending", "and the request waits for a worker");
 	is(code_of(ask(&other_tenant, "status", rid)), "NOT_FOUND", "another tenant: status NOT_FOUND");
 	is(code_of(ask(&other_tenant, "cancel", rid)), "NOT_FOUND", "another tenant: cancel NOT_FOUND");
 	is(code_of(ask(&other_user, "status", rid)), "NOT_FOUND", "another user: status NOT_FOUND");
 	is(code_of(ask(&other_user, "cancel", rid)), "NOT_FOUND", "another user: cancel NOT_FOUND");
-	is(e2e_val(db, "SELECT status FROM streamer.requests WHERE request_id = $1", rid),
+	is(db_value(db, "SELECT status FROM streamer.requests WHERE request_id = $1", rid),
 	   "pending", "still pending");
 	json_t *l = NULL;
 	{
@@ -67,7 +67,7 @@ int main(void)
 	e2e_pump(&c1, 300);
 	ok(e2e_check(&c1, 0, rid, true, &q), "ack, then one final, nothing after");
 	is(status_of(ask(&c1, "status", rid)), "cancelled", "status shows cancelled");
-	is(e2e_val(db, "SELECT status || ' ' || attempts || ' ' || (error->>'code')"
+	is(db_value(db, "SELECT status || ' ' || attempts || ' ' || (error->>'code')"
 		   " FROM streamer.requests WHERE request_id = $1", rid),
 	   "cancelled 0 CANCELLED", "the row: cancelled, never attempted");
 	is(code_of(ask(&c1, "status", "00000000-0000-4000-8000-000000000000")), "NOT_FOUND",
@@ -81,7 +81,7 @@ int main(void)
 	int from = c1.n;
 	e2e_submit(&c1, rid, "r1", "delay", "{\"ms\":8000,\"steps\":80}");
 	ok(e2e_wait(&c1, "progress", rid, NULL, 5000) != NULL, "B's progress arrives through A");
-	is(e2e_val(db, "SELECT n.role FROM streamer.requests r JOIN streamer.nodes n"
+	is(db_value(db, "SELECT n.role FROM streamer.requests r JOIN streamer.nodes n"
 		   " ON n.node_id = r.locked_by WHERE r.request_id = $1", rid),
 	   "worker", "the lease is B's");
 	is(code_of(ask(&other_tenant, "cancel", rid)), "NOT_FOUND", "another tenant cannot cancel it");

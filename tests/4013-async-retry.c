@@ -12,7 +12,7 @@ int main(void)
 	static tsrv s;
 	static e2e_client c;
 	e2e_start(&s, "all", NULL);
-	PGconn *db = e2e_db();
+	PGconn *db = db_open();
 	e2e_connect(&c, &s, "u1", "t1");
 	char rid[37];
 	e2e_seq q;
@@ -22,7 +22,7 @@ int main(void)
 	is(e2e_str(f, "type"), "complete", "failing once, then succeeding: complete");
 	is_int(json_integer_value(json_object_get(json_object_get(f, "data"), "attempt")), 2,
 	       "on the second attempt");
-	is(e2e_val(db, "SELECT status || ' ' || attempts || ' ' || max_attempts"
+	is(db_value(db, "SELECT status || ' ' || attempts || ' ' || max_attempts"
 		   " FROM streamer.requests WHERE request_id = $1", rid),
 	   "completed 2 3", "psql: completed after 2 of 3 attempts");
 
@@ -33,7 +33,7 @@ int main(void)
 	ok(e2e_check(&c, from, rid, true, &q), "always failing: ack, then exactly one final");
 	is(e2e_code(f), "AT_BUSY", "the last error, AT_BUSY");
 	is(e2e_str(json_object_get(f, "error"), "message"), "busy on attempt 3", "from the last attempt");
-	is(e2e_val(db, "SELECT concat_ws(' ', status, attempts, error->>'code', completed_at IS NOT NULL,"
+	is(db_value(db, "SELECT concat_ws(' ', status, attempts, error->>'code', completed_at IS NOT NULL,"
 		   " locked_by IS NULL) FROM streamer.requests WHERE request_id = $1", rid),
 	   "failed 3 AT_BUSY t t", "psql: failed after 3 attempts");
 	from = c.n;

@@ -13,7 +13,7 @@ int main(void)
 	static e2e_client cl;
 	e2e_start(&a, "gateway", NULL);
 	e2e_start(&b, "worker", NULL);
-	PGconn *db = e2e_db();
+	PGconn *db = db_open();
 	e2e_connect(&cl, &a, "u1", "t1");
 	char rid[37], pid[16];
 	e2e_seq q;
@@ -22,7 +22,7 @@ int main(void)
 	ok(e2e_wait(&cl, "progress", rid, NULL, 5000) != NULL, "B's progress arrives through A");
 	e2e_pump(&cl, 500);
 	snprintf(pid, sizeof pid, "%d", (int)b.pid);
-	is(e2e_val(db, "SELECT n.pid::text FROM streamer.requests r JOIN streamer.nodes n"
+	is(db_value(db, "SELECT n.pid::text FROM streamer.requests r JOIN streamer.nodes n"
 		   " ON n.node_id = r.locked_by WHERE r.request_id = $1", rid),
 	   pid, "B holds the lease");
 	e2e_kill9(&b);
@@ -35,7 +35,7 @@ int main(void)
 	is(e2e_str(f, "type"), "complete", "the request completes on C");
 	ok(e2e_check(&cl, 0, rid, true, &q), "ack, progress never decreasing, exactly one final");
 	ok(q.progress > seen, "progress of the second attempt came through A too");
-	is(e2e_val(db, "SELECT concat_ws(' ', r.status, r.attempts, r.locked_by IS NULL,"
+	is(db_value(db, "SELECT concat_ws(' ', r.status, r.attempts, r.locked_by IS NULL,"
 		   " r.result->>'slept_ms') FROM streamer.requests r WHERE r.request_id = $1", rid),
 	   "completed 2 t 3000", "psql: completed on the second attempt");
 	is_int(json_integer_value(json_object_get(json_object_get(f, "data"), "attempt")), 2,

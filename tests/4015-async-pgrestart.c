@@ -93,7 +93,7 @@ int main(void)
 	PGconn *db = PQconnectdb(url + strlen("DATABASE_URL="));
 	char want[16];
 	snprintf(want, sizeof want, "%d", acked);
-	is(e2e_val(db, "SELECT count(*) FROM streamer.requests WHERE status = 'completed'", NULL),
+	is(db_value(db, "SELECT count(*) FROM streamer.requests WHERE status = 'completed'", NULL),
 	   want, "psql: one completed row per acknowledged request");
 	PQfinish(db);
 

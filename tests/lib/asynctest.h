@@ -16,6 +16,7 @@
 #include "../../runtime/db.h"
 #include "../../runtime/worker.h"
 #include "tap.h"
+#include "testdb.h"
 
 /* --- fake actions (sorted by name, as streamc sorts them) ----------------
  *   echo:  returns {"echo":<payload>} at once
@@ -351,33 +352,6 @@ static inline void answer_wait(answer *a)
 }
 
 /* --- database ----------------------------------------------------------- */
-
-static inline PGconn *db_open(void)
-{
-	PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-	if (PQstatus(c) != CONNECTION_OK)
-		BAIL_OUT("connect: %s", PQerrorMessage(c));
-	return c;
-}
-
-/* The first value of a one-row query with one text parameter (or none);
- * copied into a static buffer; "(null)" for NULL, "(none)" for no row. */
-static inline const char *db_value(PGconn *c, const char *sql, const char *param)
-{
-	static char out[1024];
-	const char *p[] = { param };
-	PGresult *r = PQexecParams(c, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		snprintf(out, sizeof out, "error: %s", PQerrorMessage(c));
-	else if (PQntuples(r) == 0)
-		strcpy(out, "(none)");
-	else if (PQgetisnull(r, 0, 0))
-		strcpy(out, "(null)");
-	else
-		snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return out;
-}
 
 static inline void db_do(PGconn *c, const char *sql)
 {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "testdb.h"
 #include "wsclient.h"
 
 #define E2E_SECRET "e2e-secret"
@@ -407,40 +408,13 @@ static inline const char *e2e_submit(e2e_client *c, char rid[37], const char *id
 
 /* --- the database --------------------------------------------------------- */
 
-static inline PGconn *e2e_db(void)
-{
-	PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-	if (PQstatus(c) != CONNECTION_OK)
-		BAIL_OUT("connect: %s", PQerrorMessage(c));
-	return c;
-}
-
-/* The first value of a one-row query with up to one text parameter, in a
- * static buffer; "(null)" for NULL, "(none)" without a row. */
-static inline const char *e2e_val(PGconn *c, const char *sql, const char *param)
-{
-	static char out[4096];
-	const char *p[] = { param };
-	PGresult *r = PQexecParams(c, sql, param ? 1 : 0, NULL, p, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		snprintf(out, sizeof out, "error: %s", PQerrorMessage(c));
-	else if (PQntuples(r) == 0)
-		strcpy(out, "(none)");
-	else if (PQgetisnull(r, 0, 0))
-		strcpy(out, "(null)");
-	else
-		snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return out;
-}
-
 /* Waits until the query's value is `want` (up to ms); the last value. */
 static inline const char *e2e_val_wait(PGconn *c, const char *sql, const char *param,
 				       const char *want, int ms)
 {
 	long long end = e2e_now() + ms;
 	const char *v;
-	while (strcmp(v = e2e_val(c, sql, param), want) && e2e_now() < end)
+	while (strcmp(v = db_value(c, sql, param), want) && e2e_now() < end)
 		e2e_sleep(20);
 	return v;
 }
