@@ -251,6 +251,10 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 static void outbox_drain(void)
 {
 	pthread_mutex_lock(&S.obox_mu);
+	if (!S.ob.n) {
+		pthread_mutex_unlock(&S.obox_mu);
+		return;
+	}
 	obox got = S.ob;
 	S.ob = S.ob_spare;
 	S.ob.n = 0;
@@ -882,6 +886,10 @@ int st__server_run(void)
 		int r = lws_service(S.ctx, 0);
 		if (S.pool)
 			st__pool_kick(S.pool);
+		/* Answers that came in during the pass: queued now, they are
+		 * written in the next pass, with whatever wakes it, instead of
+		 * after a pass of their own for the wake-up they posted. */
+		outbox_drain();
 		if (r < 0)
 			break;
 	}
