@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "metrics.h"
+#include "streamer/codec.h"
 
 typedef struct st__msg {
 	atomic_int refs;
@@ -24,6 +25,14 @@ typedef struct st__msg {
 
 /* A copy of p[0..len) with one reference. NULL on OOM. */
 st__msg *st__msg_create(const void *p, size_t len, bool binary, st__msg_type t);
+/* Encoding straight into a message, without a copy: st__msg_buf_init
+ * makes an empty buffer (up to `max` bytes of text) whose storage begins
+ * with room for the st__msg and the LWS_PRE headroom; write the text with
+ * the st_buf/st_jw functions, then st__msg_from_buf turns that storage
+ * into the message (one reference) and leaves b empty. Not for a buffer
+ * that failed, nor after st_buf_reset. */
+void st__msg_buf_init(st_buf *b, size_t max);
+st__msg *st__msg_from_buf(st_buf *b, bool binary, st__msg_type t);
 st__msg *st__msg_ref(st__msg *m);
 void st__msg_unref(st__msg *m);
 

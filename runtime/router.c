@@ -738,16 +738,14 @@ static st__msg *response_msg(const job *jb, const void *result)
 		return m;
 	}
 	st_buf b;
-	st_buf_init(&b, ST__OUT_MAX);
+	st__msg_buf_init(&b, ST__OUT_MAX); /* encoded in place: no copy */
 	w_head(&b, "response", jb->request_id, jb->client_id);
 	st_buf_lit(&b, ",\"success\":true,\"data\":");
 	act->result_encode_json(result, &b);
 	st_buf_lit(&b, "}");
-	if (b.failed) {
-		st_buf_fini(&b);
-		return NULL;
-	}
-	return finish(&b, ST__MT_RESPONSE, jb->request_id, jb->client_id);
+	st__msg *m = st__msg_from_buf(&b, false, ST__MT_RESPONSE);
+	st_buf_fini(&b); /* what is left when it failed */
+	return m;
 }
 
 static void job_run(void *arg)
