@@ -70,14 +70,16 @@ void st__uuid_text(char out[37])
 	b[6] = (b[6] & 0x0f) | 0x40;
 	b[8] = (b[8] & 0x3f) | 0x80;
 	static const char hex[] = "0123456789abcdef";
-	char *o = out;
+	/* where byte i's two digits go: the dashes sit at 8, 13, 18, 23 */
+	static const unsigned char at[16] = {
+		0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34,
+	};
 	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			*o++ = '-';
-		*o++ = hex[b[i] >> 4];
-		*o++ = hex[b[i] & 15];
+		out[at[i]] = hex[b[i] >> 4];
+		out[at[i] + 1] = hex[b[i] & 15];
 	}
-	*o = '\0';
+	out[8] = out[13] = out[18] = out[23] = '-';
+	out[36] = '\0';
 }
 
 static int64_t mono_ns(void)

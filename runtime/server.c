@@ -119,11 +119,13 @@ static int64_t mono_ns(void)
 
 /* --- the connection table ----------------------------------------------- */
 
+/* Our connection ids are random UUIDs: their first 8 characters spread
+ * them over the buckets as well as all 36 would. */
 static unsigned hash_id(const char *s)
 {
 	unsigned h = 2166136261u;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
+	for (int i = 0; i < 8 && s[i]; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h % CONN_BUCKETS;
 }
 
