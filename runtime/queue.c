@@ -499,7 +499,7 @@ static const char SQL_CANCEL[] =
 	" WHERE r.request_id = $1 AND r.status IN ('pending', 'processing')"
 	" RETURNING " STATE_COLS ", r.connection_id,"
 	" CASE WHEN r.locked_by IS NULL THEN"
-	"   streamer.route_event(r.connection_id, streamer.final_event(r), $3)"
+	"   streamer.route_final(r, $3)"
 	" END, r.locked_by IS NULL";
 
 static void exec_simple(PGconn *c, const char *sql)

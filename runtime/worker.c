@@ -410,7 +410,7 @@ static const char SQL_FINISH[] =
 	" FROM v WHERE r.request_id = ANY(ARRAY(SELECT request_id FROM l))"
 	" RETURNING r.request_id, r.status, r.connection_id,"
 	" CASE WHEN r.status <> 'pending' THEN"
-	"   streamer.route_event(r.connection_id, streamer.final_event(r), $1) END";
+	"   streamer.route_final(r, $1) END";
 #undef OUT
 #undef OUTT
 
@@ -421,7 +421,7 @@ static const char SQL_CANCELLED[] =
 	" WHERE r.request_id = ANY($2::uuid[]) AND " ROW_KEY " = ANY($3::text[])"
 	" AND r.locked_by = $1 AND r.status = 'cancelled'"
 	" RETURNING r.request_id, r.connection_id,"
-	" streamer.route_event(r.connection_id, streamer.final_event(r), $1),"
+	" streamer.route_final(r, $1),"
 	" r.progress";
 
 /* Appends the fence key of a job to an array literal. */
@@ -898,7 +898,7 @@ static const char SQL_RESCUE[] =
 	" RETURNING r.request_id, r.status, r.connection_id, r.client_id,"
 	" r.action, r.progress,"
 	" CASE WHEN r.status = 'failed' THEN"
-	"   streamer.route_event(r.connection_id, streamer.final_event(r), $1) END";
+	"   streamer.route_final(r, $1) END";
 
 /* Cancelled while running on a node that died before telling the client. */
 static const char SQL_RESCUE_CANCELLED[] =
@@ -909,7 +909,7 @@ static const char SQL_RESCUE_CANCELLED[] =
 	" WHERE r.request_id = c.request_id"
 	" RETURNING r.request_id, 'cancelled', r.connection_id, r.client_id,"
 	" r.action, r.progress,"
-	" streamer.route_event(r.connection_id, streamer.final_event(r), $1)";
+	" streamer.route_final(r, $1)";
 
 static const char SQL_RETENTION[] =
 	"DELETE FROM streamer.requests WHERE request_id IN"
