@@ -16,6 +16,15 @@
 #include "streamer/codec.h"
 
 #define STAGE_MAX 256 /* jobs the holder queues before taking the lock */
+#define SLOT_BYTES 1024 /* st__pool_mem_alloc: what a recycled slot holds */
+#define SLOTS_MAX 1024  /* slots kept, at most */
+
+/* The header of st__pool_mem_alloc's memory: small ones are slots that go
+ * back to the pool instead of to malloc. 16 bytes: keeps the alignment. */
+typedef struct slot {
+	struct slot *next;
+	size_t small;
+} slot;
 
 typedef struct job {
 	st__pool_fn fn;
@@ -37,6 +46,12 @@ struct st__pool {
 	/* The holder's jobs not yet in the ring (its thread only). */
 	job stage[STAGE_MAX];
 	size_t nstage;
+	/* Slots: freed by any thread onto `freed` (a lock-free stack), taken
+	 * back all at once by the holder, the only thread that allocates
+	 * them (one consumer: no ABA). */
+	_Atomic(slot *) freed;
+	slot *spare;         /* the holder's */
+	size_t nslots;       /* slots allocated (the holder's count) */
 };
 
 #define N(p) atomic_load_explicit(&(p)->n, memory_order_relaxed)
@@ -158,6 +173,13 @@ void st__pool_free(st__pool *p)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	for (slot *lists[2] = { p->spare, atomic_load(&p->freed) }, **l = lists;
+	     l < lists + 2; l++)
+		while (*l) {
+			slot *next = (*l)->next;
+			free(*l);
+			*l = next;
+		}
 	free(p->threads);
 	free(p->ring);
 	free(p);
@@ -229,6 +251,49 @@ st_arena *st__pool_arena(size_t max)
 	if (!worker_arena)
 		worker_arena = st_arena_create(max);
 	return worker_arena;
+}
+
+void *st__pool_mem_alloc(st__pool *p, size_t n)
+{
+	slot *h = NULL;
+	if (held == p && n <= SLOT_BYTES) {
+		if (!p->spare)
+			p->spare = atomic_exchange_explicit(&p->freed, NULL,
+							    memory_order_acquire);
+		if (p->spare) {
+			h = p->spare;
+			p->spare = h->next;
+		} else if (p->nslots < SLOTS_MAX &&
+			   (h = malloc(sizeof *h + SLOT_BYTES))) {
+			p->nslots++;
+		}
+		if (h) {
+			h->small = 1;
+			return h + 1;
+		}
+	}
+	h = malloc(sizeof *h + n);
+	if (!h)
+		return NULL;
+	h->small = 0;
+	return h + 1;
+}
+
+void st__pool_mem_free(st__pool *p, void *mem)
+{
+	if (!mem)
+		return;
+	slot *h = (slot *)mem - 1;
+	if (!h->small) {
+		free(h);
+		return;
+	}
+	slot *top = atomic_load_explicit(&p->freed, memory_order_relaxed);
+	do
+		h->next = top;
+	while (!atomic_compare_exchange_weak_explicit(&p->freed, &top, h,
+						      memory_order_release,
+						      memory_order_relaxed));
 }
 
 size_t st__pool_busy(st__pool *p)

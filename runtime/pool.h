@@ -32,6 +32,14 @@ void st__pool_kick(st__pool *p);
  * Saves a job the malloc and free of an arena of its own. */
 struct st_arena *st__pool_arena(size_t max);
 
+/* Memory for a job's argument, allocated on the holding thread and freed
+ * on a worker: small blocks are recycled through the pool rather than
+ * malloc'd on one thread and freed on another (glibc then takes the
+ * allocating thread's arena lock). Any size; NULL on OOM. Free with
+ * st__pool_mem_free (any thread, before st__pool_free). */
+void *st__pool_mem_alloc(st__pool *p, size_t n);
+void st__pool_mem_free(st__pool *p, void *mem);
+
 /* Jobs queued plus running. */
 size_t st__pool_busy(st__pool *p);
 

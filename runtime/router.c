@@ -538,7 +538,7 @@ static job *job_create(const st_action *act, const st__router_conn *c,
 	size_t pll = env->has_payload ? env->payload_len : fb ? 0 : 2;
 	size_t ul = strlen(c->claims->sub), tl = strlen(c->claims->tenant_id);
 	size_t need = pll + ul + tl + env->id.len + env->trace_id.len + 5;
-	job *jb = malloc(sizeof *jb + need);
+	job *jb = st__pool_mem_alloc(R.pool, sizeof *jb + need);
 	if (!jb)
 		return NULL;
 	size_t off = 0;
@@ -818,7 +818,7 @@ static void job_run(void *arg)
 	send_msg(jb->conn_id, m, true);
 done:
 	st_arena_free(own);
-	free(jb);
+	st__pool_mem_free(R.pool, jb);
 }
 
 /* --- dispatch (service thread) ---------------------------------------------- */
@@ -1141,7 +1141,7 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 	}
 	job *jb = job_create(act, c, &env, rid, t0);
 	if (!jb || st__pool_submit(R.pool, job_run, jb) < 0) {
-		free(jb);
+		st__pool_mem_free(R.pool, jb);
 		st__metrics_count(ST__C_POOL_FULL);
 		st__metrics_request(act, ST_E_SERVICE_UNAVAILABLE);
 		st__log(ST__LOG_WARN, &lc, "handler pool full", "action=%s", act->name);
