@@ -140,13 +140,16 @@ out:
 		st__pool_free(pool);  /* lets running handlers finish */
 	if (router)
 		st__router_fini();
-	if (async) {
-		st__async_stop(async);
-		st__async_free(async);
-	}
+	/* Presence first: it writes the closed connections' rows away, and
+	 * only then may the engine delete the node (whose rows cascade), or
+	 * the two deletes of the same rows can deadlock. */
 	if (pres) {
 		st__presence_stop(pres);
 		st__presence_free(pres);
+	}
+	if (async) {
+		st__async_stop(async);
+		st__async_free(async);
 	}
 	if (sigthread) {
 		atomic_store(&sig_done, true);
