@@ -105,49 +105,49 @@ static int split_num(const char *s, double *v, const char **unit)
 	return 0;
 }
 
-int st__parse_duration_ms(const char *s, uint64_t *out)
+/* A number and a unit from `units` (scales to multiply by); values beyond
+ * 1e15 are refused. */
+struct unit {
+	const char *name;
+	double scale;
+};
+
+static int parse_units(const char *s, const struct unit *units, size_t n,
+		       uint64_t *out)
 {
-	static const struct { const char *u; double ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 },
-	};
 	double v;
 	const char *u;
 	if (split_num(s, &v, &u) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (strcmp(u, units[i].u) == 0) {
-			double ms = v * units[i].ms;
-			if (ms > 1e15)
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(u, units[i].name) == 0) {
+			double x = v * units[i].scale;
+			if (x > 1e15)
 				return -1;
-			*out = (uint64_t)ms;
+			*out = (uint64_t)x;
 			return 0;
 		}
 	}
 	return -1;
 }
 
+int st__parse_duration_ms(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 },
+	};
+	return parse_units(s, units, sizeof units / sizeof units[0], out);
+}
+
 int st__parse_size(const char *s, uint64_t *out)
 {
-	static const struct { const char *u; double n; } units[] = {
+	static const struct unit units[] = {
 		{ "", 1 }, { "B", 1 }, { "KiB", 1024 }, { "MiB", 1048576 },
 		{ "GiB", 1073741824.0 }, { "K", 1024 }, { "M", 1048576 },
 		{ "KB", 1000 }, { "MB", 1000000 }, { "k", 1024 },
 	};
-	double v;
-	const char *u;
-	if (split_num(s, &v, &u) < 0)
-		return -1;
-	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-		if (strcmp(u, units[i].u) == 0) {
-			double n = v * units[i].n;
-			if (n > 1e15)
-				return -1;
-			*out = (uint64_t)n;
-			return 0;
-		}
-	}
-	return -1;
+	return parse_units(s, units, sizeof units / sizeof units[0], out);
 }
 
 int st__parse_listen(const char *s, char **host, int *port)
