@@ -103,6 +103,18 @@ static int syntax_error(st_json *j, const char *at, const char *what,
 			   (size_t)(at - j->base), what);
 }
 
+/* The bytes PLAIN matches: printable ASCII other than '"' and '\\'. */
+#define PLAIN16(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+#define PLAIN_ROW(r) PLAIN16(r), PLAIN16(r + 1), PLAIN16(r + 2), PLAIN16(r + 3), \
+	PLAIN16(r + 4), PLAIN16(r + 5), PLAIN16(r + 6), PLAIN16(r + 7)
+static const bool plain_byte[256] = {
+	PLAIN_ROW(0x00), PLAIN_ROW(0x08), PLAIN_ROW(0x10), PLAIN_ROW(0x18),
+	PLAIN_ROW(0x20), PLAIN_ROW(0x28), PLAIN_ROW(0x30), PLAIN_ROW(0x38),
+	PLAIN_ROW(0x40), PLAIN_ROW(0x48), PLAIN_ROW(0x50), PLAIN_ROW(0x58),
+	PLAIN_ROW(0x60), PLAIN_ROW(0x68), PLAIN_ROW(0x70), PLAIN_ROW(0x78),
+	/* 0x80..0xff: not plain (zero) */
+};
+
 /* Checks a string's content up to and including the closing quote, with
  * the scanner just past the opening one. */
 static int lex_str(st_json *j, strscan *s, st_verr *e)
@@ -113,6 +125,13 @@ static int lex_str(st_json *j, strscan *s, st_verr *e)
 	s->ncp = 0;
 	s->esc = false;
 	for (;;) {
+		/* Most content is plain ASCII: a table lookup a byte skips it
+		 * (exactly what PLAIN matches) more cheaply than the scanner's
+		 * bounds-checked byte dispatch. */
+		p = cur;
+		while (cur < end && plain_byte[(unsigned char)*cur])
+			cur++;
+		s->ncp += (size_t)(cur - p);
 		p = cur;
 	/*!re2c
 		["]              { break; }
