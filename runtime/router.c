@@ -1063,7 +1063,7 @@ static void control(const st__router_conn *c, const envelope *env, ctl_kind kind
 void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 			 bool binary)
 {
-	int64_t t0 = mono_ns();
+	int64_t t0 = c->t0;
 	envelope env;
 	st_verr e;
 	st_verr_init(&e);

@@ -26,6 +26,7 @@
 typedef struct st__router_conn {
 	const char *conn_id;
 	const st__claims *claims;
+	int64_t t0; /* when the frame arrived: CLOCK_MONOTONIC ns */
 } st__router_conn;
 
 /* Delivers `m` (one reference, transferred) to connection `conn_id`;

@@ -429,11 +429,10 @@ static int handshake(struct lws *wsi, ws_pss *pss)
 
 /* --- receiving ------------------------------------------------------------- */
 
-/* true when the message may go on; else it was answered RATE_LIMITED, or
- * the connection must close (*close set). */
-static bool rate_ok(conn *c, bool binary, bool *close)
+/* true when the message (arrived at `now`, monotonic ns) may go on; else
+ * it was answered RATE_LIMITED, or the connection must close (*close set). */
+static bool rate_ok(conn *c, int64_t now, bool binary, bool *close)
 {
-	int64_t now = mono_ns();
 	double rate = S.cfg->rate_limit, burst = S.cfg->rate_burst;
 	c->tokens += (double)(now - c->refill_ns) / 1e9 * rate;
 	if (c->tokens > burst)
@@ -499,9 +498,10 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	}
 	bool binary = lws_frame_is_binary(wsi);
 	bool close = false;
-	if (rate_ok(c, binary, &close)) {
+	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
+	if (rate_ok(c, now, binary, &close)) {
 		atomic_store(&c->binary_mode, binary);
-		st__router_conn rc = { c->id, &c->claims };
+		st__router_conn rc = { c->id, &c->claims, now };
 		st__router_dispatch(&rc, msg, mlen, binary);
 	}
 	c->rx_len = 0;
