@@ -354,10 +354,9 @@ static int apply(st__config *c, size_t i, const char *v, char *err, size_t errle
 	return 0;
 }
 
-int st__config_load(st__config *c, int argc, char **argv, FILE *out,
-		    char *err, size_t errlen)
+static int load(st__config *c, int argc, char **argv, FILE *out,
+		char *err, size_t errlen)
 {
-	memset(c, 0, sizeof *c);
 	c->listen_host = strdup("127.0.0.1");
 	c->listen_port = 8080;
 	c->jwt_alg = ST__ALG_RS256;
@@ -430,6 +429,16 @@ int st__config_load(st__config *c, int argc, char **argv, FILE *out,
 	if (!c->database_url || !*c->database_url)
 		return fail(err, errlen, "DATABASE_URL is not set");
 	return 0;
+}
+
+int st__config_load(st__config *c, int argc, char **argv, FILE *out,
+		    char *err, size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	int r = load(c, argc, argv, out, err, errlen);
+	if (r != 0)
+		st__config_fini(c); /* help or a bad value: nothing to keep */
+	return r;
 }
 
 void st__config_fini(st__config *c)

@@ -48,7 +48,8 @@ typedef struct st__config {
 
 /* Fills `c` from the environment, then from argv (flags override), then
  * checks it. Returns 0; 1 when --help was printed to `out`; -1 with a
- * message in err (the caller exits 2). */
+ * message in err (the caller exits 2). Only after 0 does `c` hold anything
+ * to free with st__config_fini. */
 int st__config_load(st__config *c, int argc, char **argv, FILE *out,
 		    char *err, size_t errlen);
 void st__config_fini(st__config *c);

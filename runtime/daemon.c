@@ -51,7 +51,6 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "streamerd: %s\n", err);
-		st__config_fini(&cfg);
 		return rc > 0 ? 0 : 2;
 	}
 	st__log_set_level(cfg.log_level);
