@@ -464,40 +464,37 @@ static void fail_if_not_finite(sbuf *o, int d, const char *lv, const char *fail)
 	free(cond);
 }
 
+/* One bound of a numeric range: fail when `v op bound`. */
+static void emit_bound(sbuf *o, const type *t, const number *bound, const char *v,
+		       const char *op, const char *words, const char *fail, int d)
+{
+	char num[64], msg[128];
+	num_text(num, sizeof num, bound);
+	sbuf c = { 0 };
+	sb_printf(&c, "%s %s ", v, op);
+	if (t->base == B_FLOAT64)
+		f64_lit(&c, bound->f);
+	else
+		i64_lit(&c, bound->i);
+	snprintf(msg, sizeof msg, "must be %s %s", words, num);
+	fail_if(o, d, c.s, msg, fail);
+	sb_free(&c);
+}
+
 /* Range and pattern checks of a decoded value `v` (an lvalue). `len` is the
  * expression of a string's code points or a bytes/list length. */
 static void emit_checks(sbuf *o, const type *t, const char *v, const char *len,
 			const char *fail, int d)
 {
-	char cond[512], msg[256], num[64];
+	char cond[512], msg[256];
 	switch (t->base) {
 	case B_INT32:
 	case B_INT64:
 	case B_FLOAT64:
-		if (t->has_min) {
-			num_text(num, sizeof num, &t->min);
-			sbuf c = { 0 };
-			sb_printf(&c, "%s < ", v);
-			if (t->base == B_FLOAT64)
-				f64_lit(&c, t->min.f);
-			else
-				i64_lit(&c, t->min.i);
-			snprintf(msg, sizeof msg, "must be at least %s", num);
-			fail_if(o, d, c.s, msg, fail);
-			sb_free(&c);
-		}
-		if (t->has_max) {
-			num_text(num, sizeof num, &t->max);
-			sbuf c = { 0 };
-			sb_printf(&c, "%s > ", v);
-			if (t->base == B_FLOAT64)
-				f64_lit(&c, t->max.f);
-			else
-				i64_lit(&c, t->max.i);
-			snprintf(msg, sizeof msg, "must be at most %s", num);
-			fail_if(o, d, c.s, msg, fail);
-			sb_free(&c);
-		}
+		if (t->has_min)
+			emit_bound(o, t, &t->min, v, "<", "at least", fail, d);
+		if (t->has_max)
+			emit_bound(o, t, &t->max, v, ">", "at most", fail, d);
 		break;
 	case B_STRING:
 	case B_BYTES:
