@@ -28,9 +28,8 @@ void st_buf_reset(st_buf *b)
 	b->failed = false;
 }
 
-/* Room for n more bytes plus a '\0' we keep after the data (so that text
- * output can be handed to C string functions); false once over max. */
-static bool buf_room(st_buf *b, size_t n)
+/* buf_room when the room is not there yet: grows b, or fails it. */
+static bool buf_grow(st_buf *b, size_t n)
 {
 	if (b->failed)
 		return false;
@@ -54,6 +53,16 @@ static bool buf_room(st_buf *b, size_t n)
 	b->data = p;
 	b->cap = cap;
 	return true;
+}
+
+/* Room for n more bytes plus a '\0' we keep after the data (so that text
+ * output can be handed to C string functions); false once over max. The
+ * common case, room already there, inline: it runs for every append. */
+static inline bool buf_room(st_buf *b, size_t n)
+{
+	if (!b->failed && n < b->cap - b->len && n <= b->max - b->len)
+		return true;
+	return buf_grow(b, n);
 }
 
 void st_buf_append(st_buf *b, const void *p, size_t n)
