@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "streamer/codec.h"
+#include "files.h"
 #include "tap.h"
 
 /* Slots of tests/fixtures/codec.fbs */
@@ -195,17 +196,6 @@ static int have_flatc(void)
 	return system("flatc --version >/dev/null 2>&1") == 0;
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *p = malloc(1 << 16);
-	*len = fread(p, 1, 1 << 16, f);
-	fclose(f);
-	return p;
-}
-
 /* st_fbb -> flatc --json -> jansson, compared with the hand values. */
 static void test_build_to_flatc(const uint8_t *data, size_t len)
 {
@@ -273,7 +263,7 @@ static uint8_t *flatc_buffer(size_t *len)
 		 tmpdir, srcdir, srcdir);
 	is_int(system(cmd), 0, "flatc encodes the fixture");
 	snprintf(path, sizeof(path), "%s/codec.bin", tmpdir);
-	return slurp(path, len);
+	return file_read(path, len);
 }
 
 /* Cut at every length and every bit flipped, plus random bytes: the reader

@@ -11,40 +11,10 @@
 #include <unistd.h>
 
 #include "../runtime/envelope.h"
+#include "files.h"
 #include "tap.h"
 
 static char dir[512], fbs[512];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static int write_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	size_t w = fwrite(p, 1, n, f);
-	return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *b = malloc(1 << 20);
-	*n = b ? fread(b, 1, 1 << 20, f) : 0;
-	fclose(f);
-	return b;
-}
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -92,7 +62,7 @@ static void ours_to_flatc(void)
 	}
 	char bin[600], out[600];
 	snprintf(bin, sizeof bin, "%s/ours.bin", dir);
-	write_file(bin, p, n);
+	file_write(bin, p, n);
 
 	/* our reader, first */
 	st_arena *a = st_arena_create(1 << 20);
@@ -172,7 +142,7 @@ static void flatc_to_ours(void)
 	ok(sh("flatc -b -o %s %s %s 2>/dev/null", dir, fbs, js) == 0, "flatc -b builds an envelope from JSON");
 	snprintf(bin, sizeof bin, "%s/theirs.bin", dir);
 	size_t n = 0;
-	uint8_t *p = read_file(bin, &n);
+	uint8_t *p = file_read(bin, &n);
 	st_arena *a = st_arena_create(1 << 20);
 	st__env d;
 	st_verr e;
@@ -192,10 +162,10 @@ static void flatc_to_ours(void)
 	   !d.data[0].error, "  the RequestState vector");
 
 	/* A request with nothing but an action: the type is the default. */
-	write_file(js, "{\"action\":\"echo\"}", 17);
+	file_write(js, "{\"action\":\"echo\"}", 17);
 	sh("flatc -b -o %s %s %s 2>/dev/null", dir, fbs, js);
 	free(p);
-	p = read_file(bin, &n);
+	p = file_read(bin, &n);
 	r = p ? st__env_decode(p, n, a, &d, &e) : -1;
 	ok(r == 0 && d.type == ST__ENV_REQUEST && str_is(d.action, "echo") && !d.id.ptr &&
 	   !d.has_payload && !d.error && !d.has_data, "an absent type reads as request, absent fields as absent");

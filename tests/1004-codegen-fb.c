@@ -6,6 +6,7 @@
  * of our buffers is handled without a crash (run under SAN=1 for ASan). */
 #include <unistd.h>
 
+#include "files.h"
 #include "tap.h"
 #include "streamer/registry.h"
 #include "codec_test.h"
@@ -80,37 +81,6 @@ static int read_fb(const st_action *act, bool result, const uint8_t *buf, size_t
 		*json = json_of(act, result, v);
 	free(v);
 	return r;
-}
-
-static int write_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	size_t w = fwrite(p, 1, n, f);
-	return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *p = malloc(1 << 20);
-	*n = fread(p, 1, 1 << 20, f);
-	fclose(f);
-	return p;
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
 }
 
 /* The C++ verifier: one program for every root table of the cases. */
@@ -195,12 +165,12 @@ int main(void)
 		snprintf(fbs, sizeof fbs, "%s/case%zu.fbs", dir, c);
 		snprintf(json, sizeof json, "%s/out%zu/case%zu.json", dir, c, c);
 		snprintf(back, sizeof back, "%s/back%zu/case%zu.bin", dir, c, c);
-		write_file(bin, buf, len);
+		file_write(bin, buf, len);
 		char root_fbs[512];
 		int rn = snprintf(root_fbs, sizeof root_fbs,
 				  "include \"codec_test.fbs\";\nnamespace codec_test;\nroot_type %s;\n",
 				  fc->table);
-		write_file(fbs, root_fbs, (size_t)rn);
+		file_write(fbs, root_fbs, (size_t)rn);
 		if (have_verifier)
 			ok(sh("%s/verify %s %s", dir, fc->table, bin) == 0,
 			   "  flatbuffers::Verifier accepts our buffer");
@@ -211,7 +181,7 @@ int main(void)
 			ok(sh("flatc -b -I %s -o %s/back%zu %s %s 2> /dev/null", gen, dir, c, fbs, json) == 0,
 			   "  flatc -b writes it back");
 			size_t blen = 0;
-			uint8_t *bbuf = read_file(back, &blen);
+			uint8_t *bbuf = file_read(back, &blen);
 			got = NULL;
 			r = bbuf ? read_fb(act, fc->result, bbuf, blen, &got, &e) : -1;
 			if (!ok(r == 0, "  our reader reads flatc's buffer"))
