@@ -90,4 +90,11 @@ migrate: all
 clean:
 	rm -rf build $(CLEAN)
 
+# The three programs; the migrations travel inside streamerd.
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/streamerd $(BUILD)/streamer-cli $(BUILD)/streamc \
+		$(DESTDIR)$(PREFIX)/bin/
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
