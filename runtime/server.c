@@ -103,6 +103,11 @@ static struct {
 	obox ob;                 /* posted, under obox_mu */
 	obox ob_spare;           /* the service thread's, between drains */
 	bool accepting;          /* outbox open (ctx alive) */
+	/* Set by the loop when it receives a frame, cleared by outbox_drain
+	 * under obox_mu: while set, the loop is inside a pass that ends with
+	 * a drain (st__server_run), so a post needs no lws_cancel_service
+	 * (a write, then a read and a pass of its own). */
+	atomic_bool in_pass;
 	/* stopping */
 	atomic_bool stop_asked;
 	bool draining, closing, done;
@@ -253,6 +258,7 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 static void outbox_drain(void)
 {
 	pthread_mutex_lock(&S.obox_mu);
+	atomic_store_explicit(&S.in_pass, false, memory_order_relaxed);
 	if (!S.ob.n) {
 		pthread_mutex_unlock(&S.obox_mu);
 		return;
@@ -317,7 +323,8 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 		S.ob.cap = cap;
 	}
 	S.ob.v[S.ob.n++] = it;
-	if (S.ob.n == 1) /* the loop drains all at once: one wake-up */
+	/* The loop drains all at once: one wake-up, none in a pass. */
+	if (S.ob.n == 1 && !atomic_load_explicit(&S.in_pass, memory_order_relaxed))
 		lws_cancel_service(S.ctx);
 	pthread_mutex_unlock(&S.obox_mu);
 	return 0;
@@ -499,6 +506,7 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	bool binary = lws_frame_is_binary(wsi);
 	bool close = false;
 	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
+	atomic_store_explicit(&S.in_pass, true, memory_order_relaxed);
 	if (rate_ok(c, now, binary, &close)) {
 		atomic_store(&c->binary_mode, binary);
 		st__router_conn rc = { c->id, &c->claims, now };
