@@ -1,5 +1,4 @@
 /* delivery.c: the local sink and the inter-node event payload. */
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,67 +11,13 @@
  * programs that link only the engine pass their own sink. */
 extern int st__gateway_post(const st__event *ev) __attribute__((weak));
 
-static int sink_call(const st__sink *s, const st__event *ev)
+int st__sink_post(const st__sink *s, const st__event *ev)
 {
 	if (s && s->fn)
 		return s->fn(s->ud, ev);
 	if (st__gateway_post)
 		return st__gateway_post(ev);
 	return -1;
-}
-
-/* The last percentage each local connection was sent per request, so that
- * progress never goes back even when its source changes: an attempt that
- * follows a worker killed mid-request starts again from the row's
- * progress, which lags what the client saw by up to progress_db_ms (and
- * the earlier attempt's progress may have come from another process). A
- * fixed table: a slot taken over by another request only loses that
- * request's guard, and the final message frees its slot. */
-#define GUARD_SLOTS 4096
-static struct guard {
-	char request_id[37], connection_id[64];
-	double pct;
-} guard[GUARD_SLOTS];
-static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static struct guard *guard_slot(const st__event *ev)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (const char *p = ev->request_id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	for (const char *p = ev->connection_id; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return &guard[h % GUARD_SLOTS];
-}
-
-int st__sink_post(const st__sink *s, const st__event *ev)
-{
-	if (ev->kind == ST__EV_ACK)
-		return sink_call(s, ev);
-	/* Held across the call: two sources of one request's events cannot
-	 * pass each other between the check and the hand-off. */
-	pthread_mutex_lock(&guard_mu);
-	struct guard *g = guard_slot(ev);
-	bool mine = strcmp(g->request_id, ev->request_id) == 0 &&
-		    strcmp(g->connection_id, ev->connection_id) == 0;
-	int rc;
-	if (ev->kind == ST__EV_PROGRESS) {
-		st__event e = *ev;
-		if (mine && e.percentage < g->pct)
-			e.percentage = g->pct;
-		rc = sink_call(s, &e);
-		if (rc == 0) {
-			strcpy(g->request_id, e.request_id);
-			strcpy(g->connection_id, e.connection_id);
-			g->pct = e.percentage;
-		}
-	} else {
-		rc = sink_call(s, ev);
-		if (mine)
-			memset(g, 0, sizeof *g);
-	}
-	pthread_mutex_unlock(&guard_mu);
-	return rc;
 }
 
 static const char *const kind_names[] = {

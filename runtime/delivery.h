@@ -19,9 +19,10 @@ typedef struct st__sink {
 	void *ud;
 } st__sink;
 
-/* Posts through the sink; -1 when there is none or it refuses. Progress
- * to one connection never goes back: a percentage below the last one sent
- * for the request is raised to it (a retried attempt restarts lower). */
+/* Posts through the sink; -1 when there is none or it refuses. A plain
+ * call: the order a connection sees (progress never going back when a
+ * retried attempt restarts lower, nothing after the final message) is
+ * kept by the gateway, per connection, on its loop (server.c, follow.h). */
 int st__sink_post(const st__sink *s, const st__event *ev);
 
 /* NOTIFY payloads stay below PostgreSQL's 8000-byte limit. */

@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "event.h"
+#include "follow.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -49,6 +50,8 @@ typedef struct conn {
 	int64_t refill_ns;
 	int strikes;
 	int64_t strike_start_ns;
+	/* the async requests it follows: highest progress sent, final sent */
+	st__follow follow;
 	/* close once the queue is empty */
 	int close_code;
 	const char *close_reason;
@@ -69,11 +72,13 @@ typedef struct http_pss {
 } http_pss;
 
 /* A message posted by another thread. Connection ids fit in `id`; user
- * and tenant targets (broadcasts, rare) carry "a\0b" in `ext`. */
+ * and tenant targets (broadcasts, rare) carry "a\0b" in `ext`. An async
+ * event also carries itself in `ev`, for the connection's guard. */
 typedef struct obox_item {
 	st__target_kind kind;
 	st__msg *m;
 	char *ext;              /* owned, or NULL */
+	st__event *ev;          /* owned (event_copy), or NULL */
 	char id[48];
 } obox_item;
 
@@ -189,6 +194,7 @@ static void conn_free(conn *c)
 	for (size_t i = 0; i < c->oq_n; i++)
 		st__msg_unref(c->oq[(c->oq_first + i) % c->oq_cap]);
 	free(c->oq);
+	st__follow_fini(&c->follow);
 	st__claims_fini(&c->claims);
 	free(c->rx);
 	free(c);
@@ -255,6 +261,39 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 	}
 }
 
+/* Delivers an async event on the service thread, through its connection's
+ * guard (follow.h): an event after the request's final message is
+ * dropped; progress below what the connection was sent (a retried attempt
+ * restarts from the row's progress, which lags) is sent raised to it,
+ * encoded again from `ev` (m was encoded when it was posted). Borrows ev
+ * and m; ev->percentage may be changed. */
+static void deliver_event(st__event *ev, st__msg *m)
+{
+	pthread_mutex_lock(&S.conn_mu);
+	conn *c = conn_find(ev->connection_id);
+	pthread_mutex_unlock(&S.conn_mu);
+	if (!c || c->dead || !c->established)
+		return;
+	double pct = ev->percentage;
+	if (!st__follow_event(&c->follow, ev->kind, ev->request_id, &pct)) {
+		st__logctx lc = { c->id, ev->request_id, NULL };
+		st__log(ST__LOG_DEBUG, &lc, "event after the final message dropped",
+			"kind=%s", ev->kind == ST__EV_PROGRESS ? "progress"
+				   : ev->kind == ST__EV_ACK ? "ack" : "final");
+		return;
+	}
+	if (pct == ev->percentage) {
+		conn_enqueue(c, m);
+		return;
+	}
+	ev->percentage = pct;
+	st__msg *r = st__router_event_msg(ev, m->binary ? ST__FMT_FB : ST__FMT_JSON);
+	if (r) {
+		conn_enqueue(c, r);
+		st__msg_unref(r);
+	}
+}
+
 static void outbox_drain(void)
 {
 	pthread_mutex_lock(&S.obox_mu);
@@ -269,12 +308,15 @@ static void outbox_drain(void)
 	pthread_mutex_unlock(&S.obox_mu);
 	for (size_t i = 0; i < got.n; i++) {
 		obox_item *it = &got.v[i];
-		if (it->ext)
+		if (it->ev)
+			deliver_event(it->ev, it->m);
+		else if (it->ext)
 			deliver(it->kind, it->ext, it->ext + strlen(it->ext) + 1, it->m);
 		else
 			deliver(it->kind, it->id, "", it->m);
 		st__msg_unref(it->m);
 		free(it->ext);
+		free(it->ev);
 	}
 	/* Keep the array for the next swap, unless a burst left it large. */
 	if (got.cap > 4096 && got.n < got.cap / 4) {
@@ -285,32 +327,11 @@ static void outbox_drain(void)
 	S.ob_spare = got;
 }
 
-int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
+/* Appends `it` to the outbox and wakes the loop. Takes what the item
+ * owns; on failure (server stopped, outbox full, OOM) frees it and
+ * returns -1. */
+static int outbox_put(obox_item it)
 {
-	if (!m)
-		return -1;
-	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
-		deliver(k, a, b ? b : "", m);
-		st__msg_unref(m);
-		return 0;
-	}
-	obox_item it = { k, m, NULL, "" };
-	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
-	if (k == ST__TO_CONN && al < sizeof it.id) {
-		memcpy(it.id, a, al);
-		it.id[al] = '\0';
-	} else {
-		it.ext = malloc(al + bl + 2);
-		if (!it.ext) {
-			st__msg_unref(m);
-			return -1;
-		}
-		memcpy(it.ext, a, al);
-		it.ext[al] = '\0';
-		if (bl)
-			memcpy(it.ext + al + 1, b, bl);
-		it.ext[al + 1 + bl] = '\0';
-	}
 	pthread_mutex_lock(&S.obox_mu);
 	if (!S.accepting || S.ob.n >= OUTBOX_MAX)
 		goto refuse;
@@ -332,10 +353,41 @@ refuse:;
 	bool full = S.accepting;
 	pthread_mutex_unlock(&S.obox_mu);
 	if (full)
-		st__log_warn("outbox full: message dropped", "to=%s", a);
-	st__msg_unref(m);
+		st__log_warn("outbox full: message dropped", "to=%s",
+			     it.ext ? it.ext : it.id);
+	st__msg_unref(it.m);
 	free(it.ext);
+	free(it.ev);
 	return -1;
+}
+
+int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
+{
+	if (!m)
+		return -1;
+	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
+		deliver(k, a, b ? b : "", m);
+		st__msg_unref(m);
+		return 0;
+	}
+	obox_item it = { k, m, NULL, NULL, "" };
+	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
+	if (k == ST__TO_CONN && al < sizeof it.id) {
+		memcpy(it.id, a, al);
+		it.id[al] = '\0';
+	} else {
+		it.ext = malloc(al + bl + 2);
+		if (!it.ext) {
+			st__msg_unref(m);
+			return -1;
+		}
+		memcpy(it.ext, a, al);
+		it.ext[al] = '\0';
+		if (bl)
+			memcpy(it.ext + al + 1, b, bl);
+		it.ext[al + 1 + bl] = '\0';
+	}
+	return outbox_put(it);
 }
 
 void st__server_send(const char *conn_id, st__msg *m)
@@ -343,7 +395,37 @@ void st__server_send(const char *conn_id, st__msg *m)
 	st__server_post(ST__TO_CONN, conn_id, NULL, m);
 }
 
-/* The async engine's events for local connections. */
+/* A copy of `ev` in one allocation (free() it), with the strings a
+ * progress message is encoded from again (deliver_event); the other
+ * kinds keep only the fixed fields. NULL on OOM. */
+static st__event *event_copy(const st__event *ev)
+{
+	bool progress = ev->kind == ST__EV_PROGRESS;
+	const char *src[3] = { ev->client_id, ev->action, ev->message };
+	size_t len[3], total = sizeof *ev;
+	for (int i = 0; i < 3; i++) {
+		len[i] = progress && src[i] ? strlen(src[i]) + 1 : 0;
+		total += len[i];
+	}
+	st__event *e = malloc(total);
+	if (!e)
+		return NULL;
+	*e = *ev;
+	e->client_id = e->action = e->message = NULL;
+	e->result_json = e->error_code = e->error_message = NULL;
+	const char **dst[3] = { &e->client_id, &e->action, &e->message };
+	char *p = (char *)(e + 1);
+	for (int i = 0; i < 3; i++)
+		if (len[i]) {
+			*dst[i] = memcpy(p, src[i], len[i]);
+			p += len[i];
+		}
+	return e;
+}
+
+/* The async engine's events for local connections: encoded here, in the
+ * connection's format, and ordered per request by deliver_event on the
+ * loop (the guard needs no lock there: the loop owns the connection). */
 int st__gateway_post(const st__event *ev)
 {
 	pthread_mutex_lock(&S.conn_mu);
@@ -355,7 +437,17 @@ int st__gateway_post(const st__event *ev)
 	st__msg *m = st__router_event_msg(ev, binary ? ST__FMT_FB : ST__FMT_JSON);
 	if (!m)
 		return 0; /* OOM: accepted and lost, like a dropped frame */
-	return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
+	st__event *copy = event_copy(ev);
+	if (!copy) /* OOM: sent unguarded rather than lost */
+		return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
+	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
+		deliver_event(copy, m);
+		st__msg_unref(m);
+		free(copy);
+		return 0;
+	}
+	obox_item it = { ST__TO_CONN, m, NULL, copy, "" };
+	return outbox_put(it) < 0 ? -1 : 0;
 }
 
 /* --- the handshake ------------------------------------------------------------ */
@@ -425,6 +517,7 @@ static int handshake(struct lws *wsi, ws_pss *pss)
 		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
 		return -1;
 	}
+	st__follow_init(&c->follow);
 	c->wsi = wsi;
 	c->claims = claims;
 	st__uuid_text(c->id);
