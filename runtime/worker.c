@@ -97,6 +97,12 @@ struct st__workers {
 	struct ref refs[REFS_MAX];
 	int n_refs;
 	char *actions_arr; /* the registry's action names as an array literal */
+	/* Test hook, off (0) unless STREAMER_TEST_LOSE_FINISH_REPLY=N is in
+	 * the environment, which only tests set: the first N finish
+	 * statements that changed rows are treated as if the connection
+	 * broke between their commit and their reply (the reply is read and
+	 * thrown away), the case recover_batch exists for. */
+	atomic_int lose_replies;
 };
 
 /* --- jobs ----------------------------------------------------------------- */
@@ -437,6 +443,9 @@ struct fin_item {
 	const st__outcome *o;
 	const char *status, *code, *message;
 	long delay;
+	/* updated: its outcome is settled, by a reply of this batch or by
+	 * recover_batch, and its final message (if any) was sent; nothing
+	 * later sends another. */
 	bool release, updated;
 };
 
@@ -469,11 +478,98 @@ static bool local_node(const st__workers *w, PGresult *r, int i, int col)
 	       strcmp(PQgetvalue(r, i, col), w->cfg->node_id) == 0;
 }
 
-/* Stores the batch's outcomes and sends the final messages. 0, or -1 when
- * the connection broke (run it again: fenced rows are not written twice). */
-static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
-			st_buf *a)
+/* The rows of a batch whose finish statement may have committed without
+ * its reply reaching us, as they are now: those that this attempt left
+ * finished (completed or failed, no lease, the attempt unchanged). $1 ids,
+ * $2 keys. */
+static const char SQL_FINISHED[] =
+	"SELECT r.request_id, r.status, r.connection_id,"
+	" (SELECT c.node_id FROM streamer.connections c"
+	"   WHERE c.connection_id = r.connection_id),"
+	" r.error->>'code', r.error->>'message'"
+	" FROM streamer.requests r"
+	" WHERE r.request_id = ANY($1::uuid[]) AND " ROW_KEY " = ANY($2::text[])"
+	" AND r.locked_by IS NULL AND r.status IN ('completed', 'failed')";
+
+static bool same(const char *a, const char *b)
 {
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* After a finish statement whose reply was lost (the connection broke
+ * after sending it): settles the items that statement did finish, sending
+ * their final messages now, since nobody else will (route_final already
+ * NOTIFYed other nodes inside the committed statement). A row is ours when
+ * it is completed, or failed with our error, by the attempt that ran (a
+ * rescue fails a row with its own error, and tells the client itself).
+ * The others stay unsettled: finishing them again is fenced. 0, or -1 when
+ * the connection broke again (the outcome is still unknown). */
+static int recover_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
+			 st_buf *a)
+{
+	int todo = 0;
+	st__db_arr_begin(&a[0]);
+	st__db_arr_begin(&a[1]);
+	for (int i = 0; i < n; i++) {
+		if (it[i].updated || strcmp(it[i].status, "pending") == 0)
+			continue; /* no final message to send for a retry */
+		st__db_arr_str(&a[0], it[i].j->request_id);
+		arr_key(&a[1], it[i].j->request_id, it[i].j->attempt);
+		todo++;
+	}
+	if (!todo)
+		return 0;
+	st__db_arr_end(&a[0]);
+	st__db_arr_end(&a[1]);
+	const char *p[2] = { a[0].data, a[1].data };
+	PGresult *r = st__db_exec(c, SQL_FINISHED, 2, p);
+	if (!r)
+		return st__db_broken(c) ? -1 : 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		const char *st = PQgetvalue(r, i, 1);
+		for (int k = 0; k < n; k++) {
+			struct fin_item *f = &it[k];
+			if (f->updated || strcmp(f->j->request_id, id) != 0 ||
+			    strcmp(f->status, st) != 0)
+				continue;
+			if (strcmp(st, "failed") == 0 &&
+			    (!same(f->code, PQgetvalue(r, i, 4)) ||
+			     !same(f->message, PQgetvalue(r, i, 5))))
+				continue;
+			f->updated = true;
+			if (!PQgetisnull(r, i, 2) && local_node(w, r, i, 3))
+				post_final(w, f, PQgetvalue(r, i, 2), st,
+					   f->j->prog.pct);
+		}
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* The test hook (see lose_replies): true when this reply is to be lost. */
+static bool lose_reply(st__workers *w)
+{
+	int n = atomic_load(&w->lose_replies);
+	while (n > 0 && !atomic_compare_exchange_weak(&w->lose_replies, &n, n - 1)) {
+	}
+	return n > 0;
+}
+
+/* Stores the batch's outcomes and sends the final messages, skipping
+ * items already settled. 0, or -1 when the connection broke (run it again:
+ * fenced rows are not written twice); *unknown is set when that happened
+ * after the finish statement was sent, so that the next run first looks
+ * at what it did (recover_batch), and cleared once it has. */
+static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
+			st_buf *a, bool *unknown)
+{
+	if (*unknown) {
+		if (recover_batch(w, c, it, n, a) < 0)
+			return -1;
+		*unknown = false;
+	}
+	int todo = 0;
 	st__db_arr_begin(&a[0]);
 	st__db_arr_begin(&a[1]);
 	st_buf *o = &a[2];
@@ -481,10 +577,13 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	st_buf_lit(o, "{");
 	for (int i = 0; i < n; i++) {
 		struct fin_item *f = &it[i];
+		if (f->updated)
+			continue;
+		st_buf_printf(o, "%s", todo++ ? "," : "");
 		st__db_arr_str(&a[0], f->j->request_id);
 		arr_key(&a[1], f->j->request_id, f->j->attempt);
-		st_buf_printf(o, "%s\"%s\":{\"s\":\"%s\",\"d\":%ld,\"l\":%s",
-			      i ? "," : "", f->j->request_id, f->status, f->delay,
+		st_buf_printf(o, "\"%s\":{\"s\":\"%s\",\"d\":%ld,\"l\":%s",
+			      f->j->request_id, f->status, f->delay,
 			      f->release ? "true" : "false");
 		if (strcmp(f->status, "completed") == 0) {
 			const st_buf *res = &f->o->result;
@@ -511,14 +610,21 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	char ttl[32];
 	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)w->cfg->result_ttl_ms);
 	const char *p[5] = { w->cfg->node_id, a[0].data, a[1].data, o->data, ttl };
-	PGresult *r = st__db_exec(c, SQL_FINISH, 5, p);
-	if (!r)
-		return st__db_broken(c) ? -1 : 0;
-	for (int i = 0; i < PQntuples(r); i++) {
+	PGresult *r = todo ? st__db_exec(c, SQL_FINISH, 5, p) : NULL;
+	if (todo && r && PQntuples(r) > 0 && lose_reply(w)) {
+		PQclear(r);
+		*unknown = true;
+		return -1;
+	}
+	if (todo && !r) {
+		*unknown = st__db_broken(c);
+		return *unknown ? -1 : 0;
+	}
+	for (int i = 0; r && i < PQntuples(r); i++) {
 		const char *id = PQgetvalue(r, i, 0);
 		const char *st = PQgetvalue(r, i, 1);
 		for (int k = 0; k < n; k++) {
-			if (strcmp(it[k].j->request_id, id) != 0)
+			if (it[k].updated || strcmp(it[k].j->request_id, id) != 0)
 				continue;
 			it[k].updated = true;
 			if (strcmp(st, "pending") != 0 && !PQgetisnull(r, i, 2) &&
@@ -550,11 +656,14 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 		return st__db_broken(c) ? -1 : 0;
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *id = PQgetvalue(r, i, 0);
-		for (int k = 0; k < n; k++)
-			if (!it[k].updated && strcmp(it[k].j->request_id, id) == 0 &&
-			    !PQgetisnull(r, i, 1) && local_node(w, r, i, 2))
+		for (int k = 0; k < n; k++) {
+			if (it[k].updated || strcmp(it[k].j->request_id, id) != 0)
+				continue;
+			it[k].updated = true;
+			if (!PQgetisnull(r, i, 1) && local_node(w, r, i, 2))
 				post_final(w, &it[k], PQgetvalue(r, i, 1), "cancelled",
 					   strtod(PQgetvalue(r, i, 3), NULL));
+		}
 	}
 	PQclear(r);
 	return 0;
@@ -626,14 +735,19 @@ static void *finisher_main(void *arg)
 		for (int i = 0; i < n; i++)
 			classify_item(w, &it[i]);
 		int delay = 50;
+		bool unknown = false;
 		for (;;) {
 			if (!c || st__db_broken(c)) {
 				if (c)
 					PQfinish(c);
 				c = st__db_connect(w->cfg->conninfo, &warned);
 			}
-			if (c && finish_batch(w, c, it, n, a) == 0)
+			if (c && finish_batch(w, c, it, n, a, &unknown) == 0)
 				break;
+			if (c) { /* broken (or taken as broken by the test hook) */
+				PQfinish(c);
+				c = NULL;
+			}
 			/* Keep the results until the database is back: they
 			 * are acknowledged work. */
 			st__sleep_unless(delay, &(atomic_int){ 0 });
@@ -1393,6 +1507,8 @@ st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
 	w->run_handlers = run_handlers;
 	w->ewma_ms = 1000;
 	w->wake[0] = w->wake[1] = -1;
+	const char *lose = getenv("STREAMER_TEST_LOSE_FINISH_REPLY");
+	atomic_init(&w->lose_replies, lose ? atoi(lose) : 0);
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->fin, NULL);
