@@ -33,7 +33,10 @@ typedef struct st__event {
 
 /* Hands an event to this process's gateway (thread-safe; copies what it
  * needs; wakes the event loop). Returns 0, or -1 when no local connection
- * has `connection_id` (the caller then routes through the database). */
+ * has `connection_id` (the caller then routes through the database). The
+ * connection keeps the protocol's order per request (follow.h): progress
+ * below what it was sent goes out raised, and an event after the final
+ * message is dropped. */
 int st__gateway_post(const st__event *ev);
 
 #endif
