@@ -97,6 +97,16 @@ struct st__workers {
 	struct ref refs[REFS_MAX];
 	int n_refs;
 	char *actions_arr; /* the registry's action names as an array literal */
+	/* A claim's connection broke after the statement was sent: it may have
+	 * committed, leaving rows processing under this node with no job. The
+	 * next connection adopts them (see adopt) before its first claim. */
+	bool claim_unknown;
+	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CLAIM_REPLY=N is in the
+	 * environment, which only tests set: the first N claims that returned
+	 * rows are treated as if the connection broke between their commit and
+	 * their reply (the reply is thrown away), the case adopt exists for.
+	 * Only the dispatcher thread reads and writes it. */
+	int lose_claims;
 	/* Test hook, off (0) unless STREAMER_TEST_LOSE_FINISH_REPLY=N is in
 	 * the environment, which only tests set: the first N finish
 	 * statements that changed rows are treated as if the connection
@@ -973,6 +983,20 @@ static const char SQL_CLAIM[] =
 	" r.tenant_id, r.payload::text, coalesce(r.connection_id, ''),"
 	" r.attempts, r.max_attempts, r.timeout_ms, r.progress";
 
+/* The rows a claim whose reply was lost may have taken: processing under
+ * this node, not among the jobs held ($3), renewed. Columns of SQL_CLAIM.
+ * $1 node, $2 lease (ms), $3 ids held, $4 the actions this process runs. */
+static const char SQL_ADOPT[] =
+	"UPDATE streamer.requests r"
+	" SET locked_until = now() + make_interval(secs => $2::float8 / 1000)"
+	" WHERE r.request_id = ANY(ARRAY(SELECT request_id FROM streamer.requests"
+	"   WHERE status = 'processing' AND locked_by = $1"
+	"   AND NOT (request_id = ANY($3::uuid[]))"
+	"   AND action = ANY($4::text[]) FOR UPDATE))"
+	" RETURNING r.request_id, r.action, coalesce(r.client_id, ''), r.user_id,"
+	" r.tenant_id, r.payload::text, coalesce(r.connection_id, ''),"
+	" r.attempts, r.max_attempts, r.timeout_ms, r.progress";
+
 /* Milliseconds until the earliest waiting retry (NULL: none). */
 static const char SQL_NEXT_RUN[] =
 	"SELECT (extract(epoch FROM min(run_at) - now()) * 1000)::bigint"
@@ -1156,17 +1180,10 @@ static int claim_want(st__workers *w)
 	return want;
 }
 
-/* Claims up to `want` rows. Returns how many, or -1 on a broken
- * connection. */
-static int claim(st__workers *w, int want)
+/* Makes jobs of the rows of a claim (columns of SQL_CLAIM) and queues them
+ * to run. Returns how many rows there were; frees r. */
+static int take_rows(st__workers *w, PGresult *r)
 {
-	char n[16], lease[16];
-	snprintf(n, sizeof n, "%d", want);
-	snprintf(lease, sizeof lease, "%u", w->cfg->lease_ms);
-	const char *p[] = { w->cfg->node_id, n, lease, w->actions_arr };
-	PGresult *r = dexec(w, SQL_CLAIM, 4, p);
-	if (!r)
-		return st__db_broken(w->dc) ? -1 : 0;
 	int got = PQntuples(r);
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < got; i++) {
@@ -1190,6 +1207,55 @@ static int claim(st__workers *w, int want)
 	pthread_mutex_unlock(&w->mu);
 	PQclear(r);
 	return got;
+}
+
+/* Claims up to `want` rows. Returns how many, or -1 on a broken
+ * connection; then w->claim_unknown says whether the claim may have
+ * committed (the statement was sent), for adopt to settle. */
+static int claim(st__workers *w, int want)
+{
+	char n[16], lease[16];
+	snprintf(n, sizeof n, "%d", want);
+	snprintf(lease, sizeof lease, "%u", w->cfg->lease_ms);
+	const char *p[] = { w->cfg->node_id, n, lease, w->actions_arr };
+	PGresult *r = dexec(w, SQL_CLAIM, 4, p);
+	if (!r) {
+		if (!st__db_broken(w->dc))
+			return 0;
+		w->claim_unknown = true;
+		return -1;
+	}
+	if (PQntuples(r) > 0 && w->lose_claims > 0) { /* the test hook */
+		w->lose_claims--;
+		PQclear(r);
+		w->claim_unknown = true;
+		return -1;
+	}
+	return take_rows(w, r);
+}
+
+/* After a claim whose outcome is unknown: starts jobs for the rows that
+ * are processing under this node but held by no job of this process, as
+ * if the claim had returned them (attempt as stored), renewing their
+ * lease. Sound because only this dispatcher claims as this node, and no
+ * job leaves w->jobs while its row is still processing under it. Returns
+ * how many, or -1 on a broken connection (the outcome is still unknown). */
+static int adopt(st__workers *w, st_buf *a)
+{
+	st__db_arr_begin(&a[0]);
+	pthread_mutex_lock(&w->mu);
+	for (st__job *j = w->jobs; j; j = j->next)
+		st__db_arr_str(&a[0], j->request_id);
+	pthread_mutex_unlock(&w->mu);
+	st__db_arr_end(&a[0]);
+	char lease[16];
+	snprintf(lease, sizeof lease, "%u", w->cfg->lease_ms);
+	const char *p[] = { w->cfg->node_id, lease, a[0].data, w->actions_arr };
+	PGresult *r = dexec(w, SQL_ADOPT, 4, p);
+	if (!r)
+		return st__db_broken(w->dc) ? -1 : 0;
+	w->claim_unknown = false;
+	return take_rows(w, r);
 }
 
 /* Renews the lease of every job held; those no longer ours stop. A job
@@ -1420,7 +1486,9 @@ static void *dispatcher_main(void *arg)
 		if (w->run_handlers) {
 			time_out(w, now, &next);
 			bool claiming = !atomic_load(&w->stop_claims);
-			int want = claiming ? claim_want(w) : 0;
+			if (claiming && w->claim_unknown)
+				rc = adopt(w, a) < 0 ? -1 : 0;
+			int want = claiming && rc == 0 ? claim_want(w) : 0;
 			if (want > 0 && (w->need_claim || now >= t_sweep)) {
 				/* Cleared before the claim: a NOTIFY drained with
 				 * its result is for rows its snapshot may not have
@@ -1509,6 +1577,8 @@ st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
 	w->wake[0] = w->wake[1] = -1;
 	const char *lose = getenv("STREAMER_TEST_LOSE_FINISH_REPLY");
 	atomic_init(&w->lose_replies, lose ? atoi(lose) : 0);
+	lose = getenv("STREAMER_TEST_LOSE_CLAIM_REPLY");
+	w->lose_claims = lose ? atoi(lose) : 0;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->fin, NULL);

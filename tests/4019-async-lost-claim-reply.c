@@ -1,0 +1,65 @@
+/* The dispatcher's claim commits but its reply is lost: the rows it took
+ * stay processing under this node with no job behind them, and with no
+ * retries left a lease rescue would fail them INTERNAL_ERROR without their
+ * ever having run. streamerd-test runs with the test hook
+ * STREAMER_TEST_LOSE_CLAIM_REPLY=100 (runtime/worker.c): every claim that
+ * returns rows is treated as if the connection broke after its commit.
+ * The dispatcher reconnects and adopts those rows, attempt as stored.
+ * `delay` has no retries (max_attempts 1): one request, then ten at once,
+ * each complete exactly once, on its first attempt, with one final. */
+#include "e2e.h"
+
+int main(void)
+{
+	e2e_need_env();
+	static tsrv s;
+	static e2e_client c;
+	e2e_start(&s, "all", "STREAMER_TEST_LOSE_CLAIM_REPLY=100", NULL);
+	PGconn *db = db_open();
+	e2e_connect(&c, &s, "u1", "t1");
+	char rid[37];
+	e2e_seq q;
+
+	e2e_submit(&c, rid, "l1", "delay", "{\"ms\":100,\"steps\":2}");
+	json_t *f = e2e_wait_final(&c, rid, 10000);
+	e2e_pump(&c, 500); /* a second final would show now */
+	ok(f != NULL, "the final message arrives although the claim reply was lost");
+	is(f ? e2e_str(f, "type") : "nothing", "complete", "it is complete");
+	ok(e2e_check(&c, 0, rid, true, &q), "ack, progress, exactly one final, nothing after");
+	is_int(q.finals, 1, "one final message");
+	is(db_value(db, "SELECT concat_ws(' ', status, attempts, max_attempts,"
+		   " result->>'slept_ms', locked_by IS NULL)"
+		   " FROM streamer.requests WHERE request_id = $1", rid),
+	   "completed 1 1 100 t", "psql: completed once, on its only attempt");
+
+	char rids[10][37];
+	int from = c.n;
+	for (int i = 0; i < 10; i++)
+		e2e_send(&c, "{\"id\":\"m%d\",\"action\":\"delay\",\"payload\":{\"ms\":%d,\"steps\":2}}",
+			 i, 50 + 20 * i);
+	int complete = 0, once = 0;
+	for (int i = 0; i < 10; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "m%d", i);
+		json_t *a = e2e_wait_from(&c, from, "acknowledgment", NULL, id, 10000);
+		snprintf(rids[i], sizeof rids[i], "%s", a ? e2e_str(a, "request_id") : "");
+		f = *rids[i] ? e2e_wait_final(&c, rids[i], 10000) : NULL;
+		complete += f && !strcmp(e2e_str(f, "type"), "complete");
+	}
+	e2e_pump(&c, 500);
+	for (int i = 0; i < 10; i++)
+		once += e2e_count_finals(&c, rids[i]) == 1;
+	is_int(complete, 10, "ten at once: every one complete");
+	is_int(once, 10, "each with exactly one final message");
+	is(db_value(db, "SELECT count(*) FROM streamer.requests WHERE status = 'completed'"
+		   " AND attempts = 1 AND max_attempts = 1 AND client_id LIKE 'm%'", NULL),
+	   "10", "psql: ten completed rows, each on its only attempt");
+	is(db_value(db, "SELECT count(*) FROM streamer.requests"
+		   " WHERE status <> 'completed'", NULL),
+	   "0", "psql: nothing left processing, failed or pending");
+
+	e2e_free(&c);
+	PQfinish(db);
+	is_int(e2e_stop(&s), 0, "streamerd stops cleanly");
+	return done_testing();
+}
