@@ -46,6 +46,33 @@ bool st__db_broken(PGconn *c)
 	return !c || PQstatus(c) != CONNECTION_OK;
 }
 
+int st__db_xact_begin(PGconn *c, char xid[32])
+{
+	PGresult *r = st__db_exec(c, "BEGIN", 0, NULL);
+	if (!r)
+		return -1;
+	PQclear(r);
+	r = st__db_exec(c, "SELECT txid_current()", 0, NULL);
+	if (!r)
+		return -1;
+	snprintf(xid, 32, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int st__db_xact_status(PGconn *c, const char *xid)
+{
+	const char *p[] = { xid };
+	PGresult *r = st__db_exec(c, "SELECT txid_status($1::bigint)", 1, p);
+	if (!r) /* broken, or an id too old to know: then run it again */
+		return st__db_broken(c) ? -1 : 0;
+	int s = PQgetisnull(r, 0, 0) ? 0
+		: strcmp(PQgetvalue(r, 0, 0), "committed") == 0 ? 1
+		: strcmp(PQgetvalue(r, 0, 0), "in progress") == 0 ? 2 : 0;
+	PQclear(r);
+	return s;
+}
+
 void st__db_arr_begin(st_buf *b)
 {
 	st_buf_reset(b);

@@ -22,6 +22,15 @@ PGresult *st__db_exec(PGconn *c, const char *sql, int n,
 		      const char *const *params);
 bool st__db_broken(PGconn *c);
 
+/* A transaction whose COMMIT's reply may be lost: st__db_xact_begin runs
+ * BEGIN and stores the transaction's id (txid_current) as text in xid[32];
+ * 0, or -1 when either failed. After the connection broke, on a new one,
+ * st__db_xact_status says what became of it: 1 committed, 0 aborted or
+ * unknown to the server (run it again), 2 still in progress (ask again
+ * soon), -1 the connection broke again. */
+int st__db_xact_begin(PGconn *c, char xid[32]);
+int st__db_xact_status(PGconn *c, const char *xid);
+
 /* Array literals for unnest($n::T[]): begin with '{', add elements (quoted
  * and escaped, or NULL), end with '}'. */
 void st__db_arr_begin(st_buf *b);

@@ -49,6 +49,11 @@ struct op {
 	char connection_id[64]; /* OP_STATUS with a resume */
 	st__query_cb cb;
 	void *ud;
+	/* OP_CANCEL whose COMMIT was sent but whose reply was lost: the
+	 * transaction's id and the cancel statement's result (owned), for the
+	 * next run to ask whether it committed (see recover_cancel). */
+	char xid[32];
+	PGresult *done;
 };
 
 struct qthread {
@@ -73,6 +78,12 @@ struct st__queue {
 	struct op *ohead, *otail;
 	int on;
 	atomic_int stopping;
+	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CANCEL_REPLY=N is in
+	 * the environment, which only tests set: the first N cancels that
+	 * changed a row are treated as if the connection broke between their
+	 * COMMIT and its reply (the connection is closed after the commit),
+	 * the case recover_cancel exists for. */
+	atomic_int lose_cancels;
 	bool started;
 	int nthreads;
 	struct qthread *threads;
@@ -86,6 +97,8 @@ st__queue *st__queue_create(const st__async_config *cfg)
 	if (!q)
 		return NULL;
 	q->cfg = cfg;
+	const char *lose = getenv("STREAMER_TEST_LOSE_CANCEL_REPLY");
+	atomic_init(&q->lose_cancels, lose ? atoi(lose) : 0);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->acked, NULL);
@@ -508,6 +521,61 @@ static void exec_simple(PGconn *c, const char *sql)
 	PQclear(r);
 }
 
+/* After a committed SQL_CANCEL (its result r, borrowed): a pending
+ * request's final message is ours to deliver, unless its connection is on
+ * another node (route_final NOTIFYed it in the transaction). A running
+ * one's lease holder tells its client. */
+static void post_cancelled(struct qthread *t, struct op *o, PGresult *r)
+{
+	if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 12), "t") != 0 ||
+	    PQgetisnull(r, 0, 10))
+		return;
+	const char *node = PQgetisnull(r, 0, 11) ? NULL : PQgetvalue(r, 0, 11);
+	if (node && strcmp(node, t->q->cfg->node_id) != 0)
+		return;
+	st__event ev = {
+		.kind = ST__EV_ERROR,
+		.client_id = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2),
+		.action = PQgetvalue(r, 0, 1),
+		.percentage = strtod(PQgetvalue(r, 0, 4), NULL),
+		.timestamp_ms = st__wall_ms(),
+		.error_code = ST_E_CANCELLED,
+		.error_message = "The request was cancelled",
+	};
+	snprintf(ev.request_id, sizeof ev.request_id, "%s", o->request_id);
+	snprintf(ev.connection_id, sizeof ev.connection_id, "%s",
+		 PQgetvalue(r, 0, 10));
+	st__sink_post(&t->q->cfg->sink, &ev);
+}
+
+/* A cancel whose COMMIT's reply was lost (o->done set): when it
+ * committed, does now what its reply would have led to (the CANCELLED
+ * event, the answer) and returns 1; when it did not, forgets it and
+ * returns 0 (run the cancel again); -1 when the connection broke again or
+ * the transaction is still in progress (ask again). */
+static int recover_cancel(struct qthread *t, struct op *o)
+{
+	int s = st__db_xact_status(t->c, o->xid);
+	if (s < 0 || s == 2)
+		return -1;
+	if (s == 1) {
+		post_cancelled(t, o, o->done);
+		answer(o, o->done, NULL);
+	}
+	PQclear(o->done);
+	o->done = NULL;
+	return s;
+}
+
+/* The test hook (see lose_cancels): true when this reply is to be lost. */
+static bool lose_cancel(st__queue *q)
+{
+	int n = atomic_load(&q->lose_cancels);
+	while (n > 0 && !atomic_compare_exchange_weak(&q->lose_cancels, &n, n - 1)) {
+	}
+	return n > 0;
+}
+
 /* Runs one operation. -1 when the connection broke before an answer (the
  * caller reconnects and runs it again), else 0 with the callback called. */
 static int run_op(struct qthread *t, struct op *o)
@@ -539,8 +607,17 @@ static int run_op(struct qthread *t, struct op *o)
 			PQclear(n);
 		}
 	} else { /* OP_CANCEL */
+		if (o->done) {
+			int s = recover_cancel(t, o);
+			if (s != 0)
+				return s > 0 ? 0 : -1;
+		}
 		const char *p[] = { o->request_id, o->tenant_id, o->user_id };
-		exec_simple(c, "BEGIN");
+		/* The transaction's id tells, after a lost COMMIT reply,
+		 * whether the cancel happened (recover_cancel). */
+		char xid[32];
+		if (st__db_xact_begin(c, xid) < 0)
+			goto broken;
 		r = st__db_exec(c, SQL_LOCK, 3, p);
 		if (!r)
 			goto broken;
@@ -581,36 +658,24 @@ static int run_op(struct qthread *t, struct op *o)
 				goto broken;
 		}
 		PGresult *cm = st__db_exec(c, "COMMIT", 0, NULL);
+		if (cm && live && PQntuples(r) == 1 && lose_cancel(t->q)) {
+			PQclear(cm); /* the test hook: as if the reply was lost */
+			cm = NULL;
+			PQfinish(t->c);
+			t->c = NULL;
+		}
 		if (!cm) {
-			PQclear(r);
+			if (live) { /* it may have committed */
+				snprintf(o->xid, sizeof o->xid, "%s", xid);
+				o->done = r;
+			} else {
+				PQclear(r);
+			}
 			return -1;
 		}
 		PQclear(cm);
-		/* Pending: the final message is ours to deliver, after commit,
-		 * unless the connection is on another node (NOTIFYed above). */
-		if (live && PQntuples(r) == 1 &&
-		    strcmp(PQgetvalue(r, 0, 12), "t") == 0 &&
-		    !PQgetisnull(r, 0, 10)) {
-			const char *node = PQgetisnull(r, 0, 11) ? NULL
-								 : PQgetvalue(r, 0, 11);
-			if (!node || strcmp(node, t->q->cfg->node_id) == 0) {
-				st__event ev = {
-					.kind = ST__EV_ERROR,
-					.client_id = PQgetisnull(r, 0, 2) ? NULL
-									  : PQgetvalue(r, 0, 2),
-					.action = PQgetvalue(r, 0, 1),
-					.percentage = strtod(PQgetvalue(r, 0, 4), NULL),
-					.timestamp_ms = st__wall_ms(),
-					.error_code = ST_E_CANCELLED,
-					.error_message = "The request was cancelled",
-				};
-				snprintf(ev.request_id, sizeof ev.request_id, "%s",
-					 o->request_id);
-				snprintf(ev.connection_id, sizeof ev.connection_id, "%s",
-					 PQgetvalue(r, 0, 10));
-				st__sink_post(&t->q->cfg->sink, &ev);
-			}
-		}
+		if (live)
+			post_cancelled(t, o, r);
 	}
 	if (!r && st__db_broken(c))
 		return -1;
@@ -637,6 +702,7 @@ static void serve_op(struct qthread *t, struct op *o)
 	}
 	answer(o, NULL, ST_E_SERVICE_UNAVAILABLE);
 done:
+	PQclear(o->done);
 	free(o);
 }
 

@@ -113,6 +113,12 @@ struct st__workers {
 	 * broke between their commit and their reply (the reply is read and
 	 * thrown away), the case recover_batch exists for. */
 	atomic_int lose_replies;
+	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CANCEL_REPLY=N is in
+	 * the environment, which only tests set: the first N commits of
+	 * SQL_CANCELLED that changed rows are treated as if the connection
+	 * broke between the COMMIT and its reply, the case struct fin_lost
+	 * exists for. Only the finisher thread reads and writes it. */
+	int lose_cancels;
 };
 
 /* --- jobs ----------------------------------------------------------------- */
@@ -557,6 +563,32 @@ static int recover_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	return 0;
 }
 
+/* A batch's SQL_CANCELLED transaction whose COMMIT was sent but whose
+ * reply was lost: its id and the statement's rows (owned), until the next
+ * connection learns whether it committed. */
+struct fin_lost {
+	char xid[32];
+	PGresult *r;
+};
+
+/* Settles the items among the rows of SQL_CANCELLED (r, borrowed) and
+ * sends their CANCELLED final messages. */
+static void settle_cancelled(st__workers *w, struct fin_item *it, int n,
+			     PGresult *r)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		for (int k = 0; k < n; k++) {
+			if (it[k].updated || strcmp(it[k].j->request_id, id) != 0)
+				continue;
+			it[k].updated = true;
+			if (!PQgetisnull(r, i, 1) && local_node(w, r, i, 2))
+				post_final(w, &it[k], PQgetvalue(r, i, 1), "cancelled",
+					   strtod(PQgetvalue(r, i, 3), NULL));
+		}
+	}
+}
+
 /* The test hook (see lose_replies): true when this reply is to be lost. */
 static bool lose_reply(st__workers *w)
 {
@@ -570,14 +602,24 @@ static bool lose_reply(st__workers *w)
  * items already settled. 0, or -1 when the connection broke (run it again:
  * fenced rows are not written twice); *unknown is set when that happened
  * after the finish statement was sent, so that the next run first looks
- * at what it did (recover_batch), and cleared once it has. */
+ * at what it did (recover_batch), and cleared once it has; likewise
+ * *lost when the COMMIT of SQL_CANCELLED lost its reply. */
 static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
-			st_buf *a, bool *unknown)
+			st_buf *a, bool *unknown, struct fin_lost *lost)
 {
 	if (*unknown) {
 		if (recover_batch(w, c, it, n, a) < 0)
 			return -1;
 		*unknown = false;
+	}
+	if (lost->r) { /* committed: its rows are settled; else run it again */
+		int s = st__db_xact_status(c, lost->xid);
+		if (s < 0 || s == 2)
+			return -1;
+		if (s == 1)
+			settle_cancelled(w, it, n, lost->r);
+		PQclear(lost->r);
+		lost->r = NULL;
 	}
 	int todo = 0;
 	st__db_arr_begin(&a[0]);
@@ -661,21 +703,33 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	st__db_arr_end(&a[0]);
 	st__db_arr_end(&a[1]);
 	const char *q[3] = { w->cfg->node_id, a[0].data, a[1].data };
+	/* In a transaction whose id tells, after a lost COMMIT reply,
+	 * whether the lease was cleared (struct fin_lost). */
+	char xid[32];
+	if (st__db_xact_begin(c, xid) < 0)
+		goto fail;
 	r = st__db_exec(c, SQL_CANCELLED, 3, q);
 	if (!r)
-		return st__db_broken(c) ? -1 : 0;
-	for (int i = 0; i < PQntuples(r); i++) {
-		const char *id = PQgetvalue(r, i, 0);
-		for (int k = 0; k < n; k++) {
-			if (it[k].updated || strcmp(it[k].j->request_id, id) != 0)
-				continue;
-			it[k].updated = true;
-			if (!PQgetisnull(r, i, 1) && local_node(w, r, i, 2))
-				post_final(w, &it[k], PQgetvalue(r, i, 1), "cancelled",
-					   strtod(PQgetvalue(r, i, 3), NULL));
-		}
+		goto fail;
+	PGresult *cm = st__db_exec(c, "COMMIT", 0, NULL);
+	if (cm && PQntuples(r) > 0 && w->lose_cancels > 0) {
+		w->lose_cancels--; /* the test hook: as if the reply was lost */
+		PQclear(cm);
+		cm = NULL; /* -1: the caller drops the connection */
 	}
+	if (!cm) { /* it may have committed */
+		snprintf(lost->xid, sizeof lost->xid, "%s", xid);
+		lost->r = r;
+		return -1;
+	}
+	PQclear(cm);
+	settle_cancelled(w, it, n, r);
 	PQclear(r);
+	return 0;
+fail:
+	if (st__db_broken(c))
+		return -1;
+	PQclear(PQexec(c, "ROLLBACK"));
 	return 0;
 }
 
@@ -746,13 +800,14 @@ static void *finisher_main(void *arg)
 			classify_item(w, &it[i]);
 		int delay = 50;
 		bool unknown = false;
+		struct fin_lost lost = { .r = NULL };
 		for (;;) {
 			if (!c || st__db_broken(c)) {
 				if (c)
 					PQfinish(c);
 				c = st__db_connect(w->cfg->conninfo, &warned);
 			}
-			if (c && finish_batch(w, c, it, n, a, &unknown) == 0)
+			if (c && finish_batch(w, c, it, n, a, &unknown, &lost) == 0)
 				break;
 			if (c) { /* broken (or taken as broken by the test hook) */
 				PQfinish(c);
@@ -1577,6 +1632,8 @@ st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
 	w->wake[0] = w->wake[1] = -1;
 	const char *lose = getenv("STREAMER_TEST_LOSE_FINISH_REPLY");
 	atomic_init(&w->lose_replies, lose ? atoi(lose) : 0);
+	lose = getenv("STREAMER_TEST_LOSE_CANCEL_REPLY");
+	w->lose_cancels = lose ? atoi(lose) : 0;
 	lose = getenv("STREAMER_TEST_LOSE_CLAIM_REPLY");
 	w->lose_claims = lose ? atoi(lose) : 0;
 	pthread_mutex_init(&w->mu, NULL);
