@@ -10,24 +10,10 @@
 
 static st__async *start(recorder *rec, const char *role, const char *node)
 {
-	st__async_config cfg = {
-		.conninfo = getenv("DATABASE_URL"),
-		.node_id = node,
-		.role = role,
-		.registry = &fake_registry,
-		.sink = { rec_sink, rec },
-		.run = fake_run,
-		.workers = 2,
-		.lease_ms = 1500,
-		.rescue_ms = 200,
-		.heartbeat_ms = 200,
-		.node_dead_ms = 1500,
-		.backoff_base_ms = 50,
-	};
-	st__async *a = st__async_create(&cfg);
-	if (!a || st__async_start(a) != 0)
-		BAIL_OUT("cannot start the engine");
-	return a;
+	st__async_config cfg = engine_config(rec, role);
+	cfg.node_id = node;
+	cfg.node_dead_ms = 1500;
+	return engine_start(&cfg);
 }
 
 int main(void)

@@ -5,20 +5,9 @@
 
 static st__async *start(recorder *rec, const char *role, const char *node)
 {
-	st__async_config cfg = {
-		.conninfo = getenv("DATABASE_URL"),
-		.node_id = node,
-		.role = role,
-		.registry = &fake_registry,
-		.sink = { rec_sink, rec },
-		.run = fake_run,
-		.workers = 2,
-		.heartbeat_ms = 200,
-	};
-	st__async *a = st__async_create(&cfg);
-	if (!a || st__async_start(a) != 0)
-		BAIL_OUT("cannot start the engine");
-	return a;
+	st__async_config cfg = engine_config(rec, role);
+	cfg.node_id = node;
+	return engine_start(&cfg);
 }
 
 int main(void)

@@ -41,23 +41,8 @@ int main(void)
 		   " FROM streamer.requests WHERE request_id = $1", rid),
 	   "failed 3 AT_BUSY t", "psql: failed after 3 attempts");
 
-	char rids[10][37];
-	from = c.n;
-	for (int i = 0; i < 10; i++)
-		e2e_send(&c, "{\"id\":\"m%d\",\"action\":\"delay\",\"payload\":{\"ms\":%d,\"steps\":2}}",
-			 i, 50 + 20 * i);
-	int complete = 0, once = 0;
-	for (int i = 0; i < 10; i++) {
-		char id[8];
-		snprintf(id, sizeof id, "m%d", i);
-		json_t *a = e2e_wait_from(&c, from, "acknowledgment", NULL, id, 10000);
-		snprintf(rids[i], sizeof rids[i], "%s", a ? e2e_str(a, "request_id") : "");
-		f = *rids[i] ? e2e_wait_final(&c, rids[i], 10000) : NULL;
-		complete += f && !strcmp(e2e_str(f, "type"), "complete");
-	}
-	e2e_pump(&c, 500);
-	for (int i = 0; i < 10; i++)
-		once += e2e_count_finals(&c, rids[i]) == 1;
+	int complete, once;
+	e2e_delays_at_once(&c, 10, &complete, &once);
 	is_int(complete, 10, "ten at once: every one complete");
 	is_int(once, 10, "each with exactly one final message");
 	is(db_value(db, "SELECT count(*) FROM streamer.requests WHERE status = 'completed'"

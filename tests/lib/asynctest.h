@@ -362,15 +362,17 @@ static inline void db_do(PGconn *c, const char *sql)
 }
 
 /* An engine on the test's database with fast timings for tests. */
-static inline st__async *engine(recorder *rec, const char *role, int workers)
+/* The settings the engine tests share: the fake registry, `rec` as the
+ * sink, and timings short enough for a test. */
+static inline st__async_config engine_config(recorder *rec, const char *role)
 {
-	st__async_config cfg = {
+	return (st__async_config){
 		.conninfo = getenv("DATABASE_URL"),
 		.role = role,
 		.registry = &fake_registry,
 		.sink = { rec_sink, rec },
 		.run = fake_run,
-		.workers = workers,
+		.workers = 2,
 		.backoff_base_ms = 50,
 		.backoff_max_ms = 400,
 		.sweep_ms = 200,
@@ -378,10 +380,21 @@ static inline st__async *engine(recorder *rec, const char *role, int workers)
 		.rescue_ms = 200,
 		.heartbeat_ms = 200,
 	};
-	st__async *a = st__async_create(&cfg);
+}
+
+static inline st__async *engine_start(const st__async_config *cfg)
+{
+	st__async *a = st__async_create(cfg);
 	if (!a || st__async_start(a) != 0)
 		BAIL_OUT("cannot start the engine");
 	return a;
+}
+
+static inline st__async *engine(recorder *rec, const char *role, int workers)
+{
+	st__async_config cfg = engine_config(rec, role);
+	cfg.workers = workers;
+	return engine_start(&cfg);
 }
 
 #endif

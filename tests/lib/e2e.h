@@ -309,6 +309,33 @@ static inline json_t *e2e_wait_final(e2e_client *c, const char *rid, int ms)
 }
 
 /* What e2e_check found about one request's messages. */
+/* Sends n `delay` requests at once (client ids m0, m1, ...), waits for
+ * each one's acknowledgment and final message, then a little longer for
+ * strays. *complete counts the ones that completed, *once those with
+ * exactly one final message. */
+static inline void e2e_delays_at_once(e2e_client *c, int n, int *complete, int *once)
+{
+	char rids[64][37];
+	int from = c->n;
+	if (n > 64)
+		n = 64;
+	for (int i = 0; i < n; i++)
+		e2e_send(c, "{\"id\":\"m%d\",\"action\":\"delay\",\"payload\":{\"ms\":%d,\"steps\":2}}",
+			 i, 50 + 20 * i);
+	*complete = *once = 0;
+	for (int i = 0; i < n; i++) {
+		char id[8];
+		snprintf(id, sizeof id, "m%d", i);
+		json_t *a = e2e_wait_from(c, from, "acknowledgment", NULL, id, 10000);
+		snprintf(rids[i], sizeof rids[i], "%s", a ? e2e_str(a, "request_id") : "");
+		json_t *f = *rids[i] ? e2e_wait_final(c, rids[i], 10000) : NULL;
+		*complete += f && !strcmp(e2e_str(f, "type"), "complete");
+	}
+	e2e_pump(c, 500);
+	for (int i = 0; i < n; i++)
+		*once += e2e_count_finals(c, rids[i]) == 1;
+}
+
 typedef struct e2e_seq {
 	int acks, progress, finals;
 	double first_pct, last_pct; /* of progress messages */
