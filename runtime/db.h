@@ -17,9 +17,17 @@ PGconn *st__db_connect(const char *conninfo, bool *warned);
 
 /* Runs a parameterized statement (text parameters, text results). Returns
  * the result when its status is COMMAND_OK or TUPLES_OK, else logs, clears
- * and returns NULL; then st__db_broken() tells whether to reconnect. */
+ * and returns NULL; then st__db_broken() tells whether to reconnect.
+ * On a connection from st__db_connect the statement is prepared the first
+ * time and run by name after, with the plan PostgreSQL caches for it. */
 PGresult *st__db_exec(PGconn *c, const char *sql, int n,
 		      const char *const *params);
+/* The same, planned for each run with its parameters: for the statements
+ * over a batch of queue rows, whose best plan depends on the batch and on
+ * the queue's state (a cached generic plan scanned every pending row to
+ * claim a few, and every running one to finish a few). */
+PGresult *st__db_exec_planned(PGconn *c, const char *sql, int n,
+			      const char *const *params);
 bool st__db_broken(PGconn *c);
 
 /* A transaction whose COMMIT's reply may be lost: st__db_xact_begin runs

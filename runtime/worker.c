@@ -538,7 +538,7 @@ static int recover_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	st__db_arr_end(&a[0]);
 	st__db_arr_end(&a[1]);
 	const char *p[2] = { a[0].data, a[1].data };
-	PGresult *r = st__db_exec(c, SQL_FINISHED, 2, p);
+	PGresult *r = st__db_exec_planned(c, SQL_FINISHED, 2, p);
 	if (!r)
 		return st__db_broken(c) ? -1 : 0;
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -662,7 +662,7 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	char ttl[32];
 	snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)w->cfg->result_ttl_ms);
 	const char *p[5] = { w->cfg->node_id, a[0].data, a[1].data, o->data, ttl };
-	PGresult *r = todo ? st__db_exec(c, SQL_FINISH, 5, p) : NULL;
+	PGresult *r = todo ? st__db_exec_planned(c, SQL_FINISH, 5, p) : NULL;
 	if (todo && r && PQntuples(r) > 0 && lose_reply(w)) {
 		PQclear(r);
 		*unknown = true;
@@ -708,7 +708,7 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	char xid[32];
 	if (st__db_xact_begin(c, xid) < 0)
 		goto fail;
-	r = st__db_exec(c, SQL_CANCELLED, 3, q);
+	r = st__db_exec_planned(c, SQL_CANCELLED, 3, q);
 	if (!r)
 		goto fail;
 	PGresult *cm = st__db_exec(c, "COMMIT", 0, NULL);
@@ -980,7 +980,7 @@ static void *flusher_main(void *arg)
 			continue;
 		const char *p[5] = { w->cfg->node_id, a[0].data, a[1].data,
 				     a[2].data, a[3].data };
-		PGresult *r = st__db_exec(c, SQL_PROGRESS, 5, p);
+		PGresult *r = st__db_exec_planned(c, SQL_PROGRESS, 5, p);
 		if (!r)
 			continue;
 		pthread_mutex_lock(&w->mu);
@@ -1182,7 +1182,7 @@ static void drain(st__workers *w)
 
 static PGresult *dexec(st__workers *w, const char *sql, int n, const char *const *p)
 {
-	PGresult *r = st__db_exec(w->dc, sql, n, p);
+	PGresult *r = st__db_exec_planned(w->dc, sql, n, p);
 	drain(w);
 	return r;
 }
