@@ -967,6 +967,11 @@ static void *flusher_main(void *arg)
 			if (c)
 				PQfinish(c);
 			c = st__db_connect(w->cfg->conninfo, &warned);
+			/* Progress is not durable, so its commits need not
+			 * wait for the disk either. */
+			if (c)
+				PQclear(st__db_exec(c, "SET synchronous_commit = off",
+						    0, NULL));
 		}
 		/* Progress is not durable: if the database is away, it is
 		 * dropped (the next report carries the latest state). */
