@@ -172,6 +172,7 @@ st_time st_now(void)
 /* --- async requests: the runner the async engine calls ------------------- */
 
 #include "async.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define RUN_ARENA_MAX (16u * 1024 * 1024)
@@ -223,7 +224,12 @@ void st__req_run(void *ud, st__job *job, st__outcome *out)
 	req.async = true;
 	req.ops = &job_ops;
 	req.ops_ud = job;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = act->handler(&req, payload, result);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st__metrics_handler_seconds(act, (double)(t1.tv_sec - t0.tv_sec) +
+					 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (rc == ST_OK) {
 		act->result_encode_json(result, &out->result);
 		if (out->result.failed) {

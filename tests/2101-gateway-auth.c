@@ -54,25 +54,6 @@ static long rows(const char *sql)
 	return n;
 }
 
-/* Metric value of the exact series `name{labels}`, or -1. */
-static double metric(int port, const char *series)
-{
-	char *body;
-	double v = -1;
-	if (http_get(port, "/metrics", &body) == 200) {
-		char *p = body;
-		size_t n = strlen(series);
-		while ((p = strstr(p, series))) {
-			if ((p == body || p[-1] == '\n') && p[n] == ' ') {
-				v = atof(p + n + 1);
-				break;
-			}
-			p += n;
-		}
-	}
-	free(body);
-	return v;
-}
 
 int main(void)
 {
@@ -205,13 +186,13 @@ int main(void)
 
 	is_int(rows("SELECT count(*) FROM streamer.connections"), before,
 	       "refused handshakes leave no connection row");
-	ok(metric(s.port, "streamer_handshakes_rejected_total{reason=\"missing\"}") == 1,
+	ok(http_metric(s.port, "streamer_handshakes_rejected_total{reason=\"missing\"}") == 1,
 	   "/metrics counts the missing token");
-	ok(metric(s.port, "streamer_handshakes_rejected_total{reason=\"algorithm\"}") == 2,
+	ok(http_metric(s.port, "streamer_handshakes_rejected_total{reason=\"algorithm\"}") == 2,
 	   "and both algorithm refusals");
-	ok(metric(s.port, "streamer_handshakes_rejected_total{reason=\"expired\"}") == 1,
+	ok(http_metric(s.port, "streamer_handshakes_rejected_total{reason=\"expired\"}") == 1,
 	   "and the expired one");
-	ok(metric(s.port, "streamer_handshakes_rejected_total{reason=\"too_large\"}") == 2,
+	ok(http_metric(s.port, "streamer_handshakes_rejected_total{reason=\"too_large\"}") == 2,
 	   "and the oversized ones");
 	ok(tsrv_log_has(&s, "\"reason\":\"signature\""), "refusals are logged with a reason");
 	{

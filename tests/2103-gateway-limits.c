@@ -21,21 +21,6 @@ static int connect_as(wsc *w, int port, int rcvbuf)
 	return wsc_connect(w, port, target, NULL, rcvbuf);
 }
 
-static double metric(int port, const char *series)
-{
-	char *body;
-	double v = -1;
-	if (http_get(port, "/metrics", &body) == 200) {
-		size_t n = strlen(series);
-		for (char *p = body; (p = strstr(p, series)); p += n)
-			if ((p == body || p[-1] == '\n') && p[n] == ' ') {
-				v = atof(p + n + 1);
-				break;
-			}
-	}
-	free(body);
-	return v;
-}
 
 static const char *code_of(json_t *j)
 {
@@ -113,7 +98,7 @@ int main(void)
 		wsc_send_text(&c, "{\"type\":\"ping\"}");
 	is_int(wsc_wait_close(&c, 5000), 1008, "sustained abuse closes with 1008");
 	wsc_close(&c);
-	ok(metric(s.port, "streamer_abuse_closed_total") == 1, "counted in /metrics");
+	ok(http_metric(s.port, "streamer_abuse_closed_total") == 1, "counted in /metrics");
 
 	/* Drain: an answer in flight is delivered, then 1001. */
 	sleep(1);
@@ -141,7 +126,7 @@ int main(void)
 			break;
 	double dropped = 0;
 	for (int i = 0; i < 100 && dropped < 1; i++, usleep(50000))
-		dropped = metric(s.port, "streamer_slow_readers_dropped_total");
+		dropped = http_metric(s.port, "streamer_slow_readers_dropped_total");
 	ok(dropped == 1, "its outbound queue fills and it is dropped");
 	ok(tsrv_log_has(&s, "slow reader dropped"), "and logged");
 	wsc_close(&c);

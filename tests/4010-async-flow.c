@@ -161,6 +161,15 @@ int main(void)
 	is_int(big ? strlen(big) : 0, 20000,
 	       "a 20000-byte result arrives whole");
 
+	/* 9. /metrics times async handlers too: one observation per run. */
+	const char *runs = db_value(db, "SELECT sum(attempts) FROM streamer.requests"
+				    " WHERE action = 'delay'", NULL);
+	double seen = http_metric(s.port,
+				  "streamer_handler_duration_seconds_count{action=\"delay\"}");
+	ok(atoi(runs) > 0 && seen == atoi(runs),
+	   "/metrics: one handler_duration observation per delay run (%g, %s runs)",
+	   seen, runs);
+
 	e2e_free(&c);
 	PQfinish(db);
 	is_int(e2e_stop(&s), 0, "streamerd stops cleanly");

@@ -468,3 +468,19 @@ char *sh_line(const char *fmt, ...)
 		buf[strcspn(buf, "\n")] = '\0';
 	return buf;
 }
+
+double http_metric(int port, const char *series)
+{
+	char *body;
+	double v = -1;
+	if (http_get(port, "/metrics", &body) == 200) {
+		size_t n = strlen(series);
+		for (char *p = body; (p = strstr(p, series)); p += n)
+			if ((p == body || p[-1] == '\n') && p[n] == ' ') {
+				v = atof(p + n + 1);
+				break;
+			}
+	}
+	free(body);
+	return v;
+}

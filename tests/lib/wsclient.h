@@ -41,6 +41,9 @@ void wsc_close(wsc *c);
 
 /* GET path on 127.0.0.1:port: status (or -1), body malloc'd in *body. */
 int http_get(int port, const char *path, char **body);
+/* The value of the exact series `name` or `name{labels}` in /metrics, or
+ * -1 when it is not there. */
+double http_metric(int port, const char *series);
 
 /* A server process. */
 typedef struct tsrv {
