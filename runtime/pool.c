@@ -3,14 +3,19 @@
  * Wake-ups are what cost here, not the queue: a futex wake and a context
  * switch are several microseconds each, far more than a small handler. So
  * a thread that holds the pool (the event loop) queues jobs without waking
- * anyone and wakes workers once per pass (st__pool_kick), and a worker
- * only wakes another one when it leaves jobs behind in the queue: a burst
- * costs one or two wake-ups instead of one per job, while a slow job never
- * keeps the others waiting (whoever takes it wakes help for the rest). */
+ * anyone and wakes workers once per pass (st__pool_kick), and one worker
+ * runs a batch of small jobs alone: a burst costs one wake-up instead of
+ * one per job. Help comes when the queue stops moving: a kick that finds
+ * jobs waiting while no worker has taken one for ST__POOL_STALL_NS wakes
+ * another worker, so a slow job keeps the others waiting for about that
+ * long at most (the holder kicks again while jobs wait). Waking a second
+ * worker for every batch, as this pool first did, cost about 0.5 us per
+ * echo in futex calls and context switches (bench/results.md). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "pool.h"
 #include "streamer/codec.h"
@@ -38,6 +43,7 @@ struct st__pool {
 	size_t cap, head;    /* at most cap queued, from head */
 	_Atomic size_t n;    /* queued; written under mu, read without */
 	size_t running;      /* jobs being run */
+	int64_t moved_ns;    /* when a worker last took a job (monotonic) */
 	int idle;            /* threads waiting on cv */
 	int waking;          /* of those, signalled but not yet running */
 	bool stopping;
@@ -58,13 +64,23 @@ struct st__pool {
 #define N_SET(p, v) atomic_store_explicit(&(p)->n, (v), memory_order_relaxed)
 #define RING(p) ((p)->cap + STAGE_MAX)
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Appends j to the ring. Caller holds mu and checked the room. */
 static void ring_push(st__pool *p, job j)
 {
+	if (N(p) == 0) /* the queue starts moving now */
+		p->moved_ns = mono_ns();
 	size_t tail = p->head + N(p);
 	p->ring[tail >= RING(p) ? tail - RING(p) : tail] = j;
 	N_SET(p, N(p) + 1);
 }
+
 
 /* The pool this thread holds (st__pool_hold): its submits are staged. */
 static _Thread_local st__pool *held;
@@ -107,10 +123,9 @@ static void *pool_main(void *arg)
 		p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
 		N_SET(p, N(p) - 1);
 		p->running++;
-		bool help = N(p) && want_wake(p); /* for what is left */
+		if (N(p))
+			p->moved_ns = mono_ns();
 		pthread_mutex_unlock(&p->mu);
-		if (help)
-			pthread_cond_signal(&p->cv);
 		j.fn(j.arg);
 		if (worker_arena)
 			st_arena_reset(worker_arena);
@@ -238,10 +253,21 @@ void st__pool_hold(st__pool *p, bool on)
 		held = NULL;
 }
 
-void st__pool_kick(st__pool *p)
+bool st__pool_kick(st__pool *p)
 {
-	if (held == p && p->nstage)
+	if (held != p)
+		return false;
+	if (p->nstage) {
 		stage_flush(p);
+	} else if (N(p)) {
+		pthread_mutex_lock(&p->mu);
+		bool wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
+			    want_wake(p);
+		pthread_mutex_unlock(&p->mu);
+		if (wake)
+			pthread_cond_signal(&p->cv);
+	}
+	return N(p) > 0;
 }
 
 st_arena *st__pool_arena(size_t max)

@@ -22,9 +22,16 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
 /* Batching for the event loop: while the calling thread holds p, its
  * submits are staged without a lock or a wake-up, and st__pool_kick (call
  * it once per loop pass, on that thread) queues them all and wakes what
- * they need. Releasing kicks. Release before st__pool_free. */
+ * they need. Releasing kicks. Release before st__pool_free.
+ *
+ * A worker runs the jobs of a batch one after the other; another one is
+ * woken by a kick that finds the queue has not moved for ST__POOL_STALL_NS
+ * (a slow job is holding it up). st__pool_kick returns true while jobs are
+ * waiting: then kick again within about that long, even with nothing else
+ * to do, so that no job waits behind a slow one for longer. */
+#define ST__POOL_STALL_NS 200000
 void st__pool_hold(st__pool *p, bool on);
-void st__pool_kick(st__pool *p);
+bool st__pool_kick(st__pool *p);
 
 /* On a pool thread, inside a job: that thread's arena (created with `max`
  * on first use), empty at the start of each job and reset by the pool

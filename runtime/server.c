@@ -120,6 +120,7 @@ static struct {
 	bool draining, closing, done;
 	int64_t drain_deadline_ns;
 	ev_timer drain_timer; /* drain_check, every 50 ms while draining */
+	ev_timer kick_timer;  /* a pass while pool jobs wait (st__server_run) */
 } S;
 
 static int64_t mono_ns(void)
@@ -999,6 +1000,14 @@ int st__server_port(void)
 	return S.port;
 }
 
+/* Ends a loop pass, for st__server_run to kick the pool. */
+static void kick_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+}
+
 int st__server_run(void)
 {
 	S.service_thread = pthread_self();
@@ -1006,10 +1015,13 @@ int st__server_run(void)
 	 * queued wake the workers once, after it. */
 	if (S.pool)
 		st__pool_hold(S.pool, true);
+	ev_timer_init(&S.kick_timer, kick_tick, ST__POOL_STALL_NS / 1e9, 0.);
 	while (!S.done) {
 		ev_run(S.loop, EVRUN_ONCE);
-		if (S.pool)
-			st__pool_kick(S.pool);
+		/* Jobs still waiting: come back soon even if nothing happens,
+		 * for the pool to see whether a slow job holds them up. */
+		if (S.pool && st__pool_kick(S.pool) && !ev_is_active(&S.kick_timer))
+			ev_timer_start(S.loop, &S.kick_timer);
 		/* Answers that came in during the pass: queued now, they are
 		 * written in the next pass, with whatever wakes it, instead of
 		 * after a pass of their own for the wake-up they posted. */
@@ -1031,6 +1043,7 @@ void st__server_destroy(void)
 	}
 	if (S.loop) {
 		ev_timer_stop(S.loop, &S.drain_timer);
+		ev_timer_stop(S.loop, &S.kick_timer);
 		ev_loop_destroy(S.loop);
 		S.loop = NULL;
 	}

@@ -1,0 +1,105 @@
+/* The worker pool (runtime/pool.c): jobs run; a holder's batch wakes one
+ * worker, and a job queued behind a slow one gets another worker once the
+ * queue has stood still for ST__POOL_STALL_NS, as long as the holder keeps
+ * kicking while st__pool_kick says jobs wait (as the event loop does);
+ * freeing runs what was accepted. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../runtime/pool.h"
+#include "tap.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static atomic_int ran;
+static atomic_llong fast_done_at; /* when the last fast job finished */
+
+static pthread_t ran_on[64];
+
+static void fast(void *arg)
+{
+	(void)arg;
+	int k = atomic_fetch_add(&ran, 1);
+	if (k < 64)
+		ran_on[k] = pthread_self();
+	atomic_store(&fast_done_at, now_ms());
+}
+
+static void slow(void *arg)
+{
+	usleep((useconds_t)(long)arg * 1000);
+	atomic_fetch_add(&ran, 1);
+}
+
+/* Kicks every 100 us, as the loop's timer does, until `n` jobs ran or
+ * `ms` passed; how many kicks said jobs were waiting. */
+static int kick_until(st__pool *p, int n, int ms)
+{
+	int waiting = 0;
+	for (int64_t end = now_ms() + ms; atomic_load(&ran) < n && now_ms() < end;) {
+		waiting += st__pool_kick(p);
+		usleep(100);
+	}
+	return waiting;
+}
+
+int main(void)
+{
+	st__pool *p = st__pool_create(2, 64);
+	ok(p != NULL, "a pool of two threads");
+
+	/* Plain submits (no holder). */
+	for (int i = 0; i < 10; i++)
+		st__pool_submit(p, fast, NULL);
+	for (int64_t end = now_ms() + 2000; atomic_load(&ran) < 10 && now_ms() < end;)
+		usleep(1000);
+	is_int(atomic_load(&ran), 10, "ten submitted jobs run");
+
+	/* A holder's batch: a slow job first, then fast ones behind it. */
+	atomic_store(&ran, 0);
+	st__pool_hold(p, true);
+	int64_t t0 = now_ms();
+	st__pool_submit(p, slow, (void *)1000L);
+	for (int i = 0; i < 5; i++)
+		st__pool_submit(p, fast, NULL);
+	is_int(st__pool_busy(p), 6, "six jobs staged by the holder");
+	ok(st__pool_kick(p), "the kick says jobs wait");
+	int waiting = kick_until(p, 6, 5000);
+	int64_t fast_ms = atomic_load(&fast_done_at) - t0;
+	ok(fast_ms < 500, "the jobs behind a 1 s job ran in %lld ms (another worker came)",
+	   (long long)fast_ms);
+	ok(waiting > 0, "kicks said jobs were waiting meanwhile (%d)", waiting);
+	is_int(atomic_load(&ran), 6, "all six ran");
+	ok(!st__pool_kick(p), "with nothing queued the kick says so");
+
+	/* A batch of fast jobs, one kick: one worker runs them all (no
+	 * second wake-up for a batch that keeps moving). */
+	atomic_store(&ran, 0);
+	for (int i = 0; i < 40; i++)
+		st__pool_submit(p, fast, NULL);
+	st__pool_kick(p);
+	for (int64_t end = now_ms() + 2000; atomic_load(&ran) < 40 && now_ms() < end;)
+		usleep(1000);
+	is_int(atomic_load(&ran), 40, "a batch of forty runs after one kick");
+	int threads = 1;
+	for (int i = 1; i < 40; i++)
+		if (!pthread_equal(ran_on[i], ran_on[0]))
+			threads = 2;
+	is_int(threads, 1, "on one worker");
+
+	/* Free runs what was accepted. */
+	atomic_store(&ran, 0);
+	for (int i = 0; i < 20; i++)
+		st__pool_submit(p, slow, (void *)1L);
+	st__pool_hold(p, false);
+	st__pool_free(p);
+	is_int(atomic_load(&ran), 20, "freeing runs every accepted job first");
+	return done_testing();
+}
