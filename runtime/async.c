@@ -94,6 +94,8 @@ st__async *st__async_create(const st__async_config *cfg)
 		goto fail;
 	if (!(a->w = st__workers_create(&a->cfg, a->q, worker)))
 		goto fail;
+	if (a->q && worker)
+		st__queue_set_workers(a->q, a->w);
 	return a;
 fail:
 	st__async_free(a);

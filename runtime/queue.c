@@ -10,6 +10,11 @@
  * so a batch whose outcome is unknown (the connection broke) is simply
  * sent again: rows already there are not inserted twice.
  *
+ * When this process runs handlers, the rows it has room to start now are
+ * inserted claimed (processing under its lease, attempt 1) and handed to
+ * its workers after the acknowledgments: no NOTIFY round trip and no claim
+ * transaction (with its own fsync) between the ack and the handler.
+ *
  * Other operations (status, list, cancel) wait in a second list and are
  * served by the same threads between batches. */
 #include <pthread.h>
@@ -20,6 +25,7 @@
 
 #include "db.h"
 #include "queue.h"
+#include "worker.h"
 
 /* One submission, all strings in one allocation after the struct. */
 struct sub {
@@ -30,6 +36,7 @@ struct sub {
 	int max_attempts;
 	uint32_t timeout_ms, duration_ms;
 	int64_t deadline; /* monotonic ms: give up committing after */
+	bool claimed;     /* inserted as processing, for this process to run */
 	st__submit_cb cb;
 	void *ud;
 	/* outcome */
@@ -56,6 +63,8 @@ struct op {
 	PGresult *done;
 };
 
+#define NARR 10 /* the INSERT's array parameters */
+
 struct qthread {
 	st__queue *q;
 	pthread_t t;
@@ -65,7 +74,9 @@ struct qthread {
 	struct sub **batch;
 	int n_batch;
 	bool acking; /* acknowledgments not yet posted */
-	st_buf arr[9];
+	int n_claimed; /* the batch's claimed rows, reserved with the workers */
+	st__new_job *jobs; /* batch_max: the claimed rows, for the workers */
+	st_buf arr[NARR];
 };
 
 struct st__queue {
@@ -84,6 +95,7 @@ struct st__queue {
 	 * COMMIT and its reply (the connection is closed after the commit),
 	 * the case recover_cancel exists for. */
 	atomic_int lose_cancels;
+	st__workers *w; /* this process's, when it runs handlers */
 	bool started;
 	int nthreads;
 	struct qthread *threads;
@@ -112,14 +124,20 @@ st__queue *st__queue_create(const st__async_config *cfg)
 		struct qthread *t = &q->threads[i];
 		t->q = q;
 		t->batch = calloc((size_t)cfg->batch_max, sizeof *t->batch);
-		if (!t->batch) {
+		t->jobs = calloc((size_t)cfg->batch_max, sizeof *t->jobs);
+		if (!t->batch || !t->jobs) {
 			st__queue_free(q);
 			return NULL;
 		}
-		for (int k = 0; k < 9; k++)
+		for (int k = 0; k < NARR; k++)
 			st_buf_init(&t->arr[k], 256u << 20);
 	}
 	return q;
+}
+
+void st__queue_set_workers(st__queue *q, st__workers *w)
+{
+	q->w = w;
 }
 
 void st__queue_free(st__queue *q)
@@ -128,7 +146,8 @@ void st__queue_free(st__queue *q)
 		return;
 	for (int i = 0; q->threads && i < q->nthreads; i++) {
 		free(q->threads[i].batch);
-		for (int k = 0; k < 9; k++)
+		free(q->threads[i].jobs);
+		for (int k = 0; k < NARR; k++)
 			st_buf_fini(&q->threads[i].arr[k]);
 		if (q->threads[i].c)
 			PQfinish(q->threads[i].c);
@@ -225,11 +244,21 @@ void st__queue_ack_wait(st__queue *q, const char *request_id)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* Rows this process will run ($10 true) go in already claimed: processing
+ * under its node ($11), leased for $12 ms, attempt 1; the others pending,
+ * for any worker (the trigger NOTIFYs them). */
 static const char SQL_INSERT[] =
 	"INSERT INTO streamer.requests (request_id, client_id, action, user_id,"
-	" tenant_id, connection_id, payload, max_attempts, timeout_ms)"
-	" SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
-	" $5::text[], $6::text[], $7::jsonb[], $8::int[], $9::int[])"
+	" tenant_id, connection_id, payload, max_attempts, timeout_ms, status,"
+	" locked_by, locked_until, attempts, started_at)"
+	" SELECT id, cid, act, u, t, conn, pl, ma, tm,"
+	" CASE WHEN c THEN 'processing' ELSE 'pending' END,"
+	" CASE WHEN c THEN $11 END,"
+	" CASE WHEN c THEN now() + make_interval(secs => $12::float8 / 1000) END,"
+	" CASE WHEN c THEN 1 ELSE 0 END, CASE WHEN c THEN now() END"
+	" FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+	" $5::text[], $6::text[], $7::jsonb[], $8::int[], $9::int[], $10::bool[])"
+	" AS x(id, cid, act, u, t, conn, pl, ma, tm, c)"
 	" ON CONFLICT DO NOTHING RETURNING request_id";
 
 /* A repeated request: the row with the same id (a batch sent again after
@@ -258,7 +287,7 @@ static int insert_rows(struct qthread *t, int from, int n)
 {
 	st_buf *a = t->arr;
 	int todo = 0;
-	for (int k = 0; k < 9; k++)
+	for (int k = 0; k < NARR; k++)
 		st__db_arr_begin(&a[k]);
 	for (int i = from; i < from + n; i++) {
 		struct sub *s = t->batch[i];
@@ -274,25 +303,30 @@ static int insert_rows(struct qthread *t, int from, int n)
 		st__db_arr_str(&a[6], s->payload);
 		st__db_arr_int(&a[7], s->max_attempts);
 		st__db_arr_int(&a[8], s->timeout_ms);
+		st__db_arr_str(&a[9], s->claimed ? "t" : "f");
 	}
 	if (!todo)
 		return 0;
-	for (int k = 0; k < 9; k++) {
+	for (int k = 0; k < NARR; k++) {
 		st__db_arr_end(&a[k]);
 		if (a[k].failed)
 			return -2;
 	}
-	const char *p[9];
-	for (int k = 0; k < 9; k++)
+	char lease[16];
+	snprintf(lease, sizeof lease, "%u", t->q->cfg->lease_ms);
+	const char *p[NARR + 2];
+	for (int k = 0; k < NARR; k++)
 		p[k] = a[k].data;
-	PGresult *r = st__db_exec(t->c, SQL_INSERT, 9, p);
+	p[NARR] = t->q->cfg->node_id;
+	p[NARR + 1] = lease;
+	PGresult *r = st__db_exec(t->c, SQL_INSERT, NARR + 2, p);
 	if (!r)
 		return st__db_broken(t->c) ? -1 : -2;
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct sub *s = find_sub(t, PQgetvalue(r, i, 0));
 		if (s) {
 			s->inserted = true;
-			strcpy(s->status, "pending");
+			strcpy(s->status, "pending"); /* new, whether claimed or not */
 		}
 	}
 	PQclear(r);
@@ -355,6 +389,14 @@ static bool ensure_conn(struct qthread *t)
  * split into single rows so that one bad row fails alone. */
 static void commit_batch(struct qthread *t)
 {
+	/* What this process can run and start now goes in claimed. */
+	int runnable = 0;
+	for (int i = 0; i < t->n_batch; i++)
+		runnable += st__workers_runs(t->q->w, t->batch[i]->action);
+	t->n_claimed = st__workers_reserve(t->q->w, runnable);
+	for (int i = 0, k = 0; i < t->n_batch && k < t->n_claimed; i++)
+		if (st__workers_runs(t->q->w, t->batch[i]->action))
+			t->batch[i]->claimed = true, k++;
 	int delay = 50;
 	for (;;) {
 		bool pending = false;
@@ -412,10 +454,40 @@ static void post_acks(struct qthread *t)
 	}
 }
 
+/* The claimed rows that are ours (not a repeat of an earlier request,
+ * not failed) go to the workers, after their acknowledgments; the rest of
+ * the reservation is given back. */
+static void hand_over(struct qthread *t)
+{
+	int n = 0;
+	for (int i = 0; i < t->n_batch; i++) {
+		struct sub *s = t->batch[i];
+		if (!s->claimed || !s->inserted || s->existing || s->error)
+			continue;
+		t->jobs[n++] = (st__new_job){
+			.request_id = s->request_id,
+			.action = s->action,
+			.client_id = s->client_id,
+			.user_id = s->user_id,
+			.tenant_id = s->tenant_id,
+			.connection_id = s->connection_id,
+			.payload = s->payload,
+			.payload_len = strlen(s->payload),
+			.max_attempts = s->max_attempts,
+			.timeout_ms = s->timeout_ms,
+		};
+	}
+	if (n)
+		st__workers_add(t->q->w, t->jobs, n);
+	st__workers_release(t->q->w, t->n_claimed - n);
+	t->n_claimed = 0;
+}
+
 static void finish_batch(struct qthread *t)
 {
 	st__queue *q = t->q;
 	post_acks(t);
+	hand_over(t);
 	pthread_mutex_lock(&q->mu);
 	t->acking = false;
 	pthread_cond_broadcast(&q->acked);

@@ -19,6 +19,11 @@ int st__queue_start(st__queue *q);
  * deadline passes) and joins the threads. */
 void st__queue_stop(st__queue *q);
 void st__queue_free(st__queue *q);
+/* This process's workers, when it runs handlers (before st__queue_start):
+ * the requests they have room for are inserted claimed and handed to
+ * them (st__workers_reserve in worker.h). */
+struct st__workers;
+void st__queue_set_workers(st__queue *q, struct st__workers *w);
 
 /* See st__async_submit, st__async_status, st__async_list, st__async_cancel. */
 int st__queue_submit(st__queue *q, const st__submit *s, st__submit_cb cb,

@@ -13,7 +13,9 @@
  *     nodes holding the connections;
  *   - the flusher's: progress rows and progress for other nodes, batched.
  * Handler threads never touch the database. A job is claimed with a
- * lease; while its handler runs the dispatcher renews it; a job whose row
+ * lease (or its row was inserted claimed by this process's submitter, see
+ * st__workers_reserve); while its handler runs the dispatcher renews it;
+ * a job whose row
  * stopped being ours (cancelled, lease lost) or whose time ran out is
  * told through st__job_progress/st__job_stopped.
  *
@@ -83,6 +85,7 @@ struct st__workers {
 	st__job *finq, *finq_tail;
 	int n_finq;
 	int idle;
+	int reserved;   /* run queue slots promised to st__workers_add */
 	bool prog_kick;
 	double ewma_ms; /* handler run time, to decide on prefetching */
 	atomic_int stop_claims, stop_workers, stop_finisher, stop_flusher,
@@ -190,16 +193,15 @@ static const st_action *find_action(const st_registry *reg, const char *name)
 	return NULL;
 }
 
-/* Makes a job from a claimed row (columns of SQL_CLAIM). */
-static st__job *job_from_row(st__workers *w, PGresult *r, int i)
+/* A job for a request held by this node's lease: copies the strings. */
+static st__job *job_new(st__workers *w, const char *request_id,
+			const char *const f[5], const size_t len[5],
+			const char *connection_id, int attempt, int max_attempts,
+			uint32_t timeout_ms, double progress)
 {
-	const char *f[5];
-	size_t len[5], total = 0;
-	for (int k = 0; k < 5; k++) {
-		f[k] = PQgetvalue(r, i, k + 1);
-		len[k] = (size_t)PQgetlength(r, i, k + 1);
+	size_t total = 0;
+	for (int k = 0; k < 5; k++)
 		total += len[k] + 1;
-	}
 	st__job *j = calloc(1, sizeof *j + total);
 	if (!j)
 		return NULL;
@@ -214,20 +216,48 @@ static st__job *job_from_row(st__workers *w, PGresult *r, int i)
 	}
 	j->w = w;
 	j->payload_len = len[4];
-	snprintf(j->request_id, sizeof j->request_id, "%s", PQgetvalue(r, i, 0));
-	snprintf(j->connection_id, sizeof j->connection_id, "%s",
-		 PQgetvalue(r, i, 6));
-	j->attempt = atoi(PQgetvalue(r, i, 7));
-	j->max_attempts = atoi(PQgetvalue(r, i, 8));
-	j->timeout_ms = (uint32_t)strtoul(PQgetvalue(r, i, 9), NULL, 10);
-	if (!j->timeout_ms)
-		j->timeout_ms = w->cfg->default_timeout_ms;
+	snprintf(j->request_id, sizeof j->request_id, "%s", request_id);
+	snprintf(j->connection_id, sizeof j->connection_id, "%s", connection_id);
+	j->attempt = attempt;
+	j->max_attempts = max_attempts;
+	j->timeout_ms = timeout_ms ? timeout_ms : w->cfg->default_timeout_ms;
 	j->action = find_action(w->cfg->registry, j->action_name);
-	st__progress_init(&j->prog, strtod(PQgetvalue(r, i, 10), NULL),
-			  w->cfg->progress_client_ms, w->cfg->progress_db_ms);
+	st__progress_init(&j->prog, progress, w->cfg->progress_client_ms,
+			  w->cfg->progress_db_ms);
 	st_buf_init(&j->out.result, ST__RESULT_MAX);
 	st_buf_init(&j->tout.result, 16);
 	return j;
+}
+
+/* Makes a job from a claimed row (columns of SQL_CLAIM). */
+static st__job *job_from_row(st__workers *w, PGresult *r, int i)
+{
+	const char *f[5];
+	size_t len[5];
+	for (int k = 0; k < 5; k++) {
+		f[k] = PQgetvalue(r, i, k + 1);
+		len[k] = (size_t)PQgetlength(r, i, k + 1);
+	}
+	return job_new(w, PQgetvalue(r, i, 0), f, len, PQgetvalue(r, i, 6),
+		       atoi(PQgetvalue(r, i, 7)), atoi(PQgetvalue(r, i, 8)),
+		       (uint32_t)strtoul(PQgetvalue(r, i, 9), NULL, 10),
+		       strtod(PQgetvalue(r, i, 10), NULL));
+}
+
+/* Adds a new job to w->jobs and the run queue. Under w->mu. */
+static void job_enqueue(st__workers *w, st__job *j)
+{
+	j->next = w->jobs;
+	if (w->jobs)
+		w->jobs->prev = j;
+	w->jobs = j;
+	w->n_jobs++;
+	if (w->runq_tail)
+		w->runq_tail->qnext = j;
+	else
+		w->runq = j;
+	w->runq_tail = j;
+	w->n_runq++;
 }
 
 static void job_free(st__job *j)
@@ -1228,16 +1258,75 @@ static void serve_refs(st__workers *w)
 /* How many rows to claim now: one per idle thread not already fed, plus a
  * prefetch while handlers are fast (their leases are renewed all the
  * same, and a slow handler does not hold others back for long). */
-static int claim_want(st__workers *w)
+/* How many more jobs the run queue should hold: one per idle thread, or
+ * with prefetching (handlers are short) a few more. Under w->mu. */
+static int room(const st__workers *w)
 {
-	pthread_mutex_lock(&w->mu);
 	int want = w->idle - w->n_runq;
 	if (w->cfg->prefetch > 0 && w->ewma_ms < 20)
 		want = w->n_threads + w->cfg->prefetch - w->n_runq;
+	return want - w->reserved;
+}
+
+static int claim_want(st__workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int want = room(w);
 	if (want > w->cfg->batch_max)
 		want = w->cfg->batch_max;
 	pthread_mutex_unlock(&w->mu);
 	return want;
+}
+
+/* --- requests inserted claimed -------------------------------------------- */
+
+bool st__workers_runs(const st__workers *w, const char *action)
+{
+	return w && w->run_handlers && find_action(w->cfg->registry, action);
+}
+
+int st__workers_reserve(st__workers *w, int n)
+{
+	if (!w || !w->run_handlers || atomic_load(&w->stop_claims))
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	int r = room(w);
+	if (n > r)
+		n = r > 0 ? r : 0;
+	w->reserved += n;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+void st__workers_release(st__workers *w, int n)
+{
+	if (!w || n <= 0)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->reserved -= n;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void st__workers_add(st__workers *w, const st__new_job *v, int n)
+{
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < n; i++) {
+		const char *f[5] = { v[i].action, v[i].client_id ? v[i].client_id : "",
+				     v[i].user_id, v[i].tenant_id, v[i].payload };
+		size_t len[5];
+		for (int k = 0; k < 5; k++)
+			len[k] = k == 4 ? v[i].payload_len : strlen(f[k]);
+		st__job *j = job_new(w, v[i].request_id, f, len, v[i].connection_id,
+				     1, v[i].max_attempts, v[i].timeout_ms, 0);
+		if (j)
+			job_enqueue(w, j);
+		/* else its lease runs out and the row is rescued, as a
+		 * crashed worker's would be */
+	}
+	w->reserved -= n;
+	if (n)
+		pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* Makes jobs of the rows of a claim (columns of SQL_CLAIM) and queues them
@@ -1248,19 +1337,9 @@ static int take_rows(st__workers *w, PGresult *r)
 	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < got; i++) {
 		st__job *j = job_from_row(w, r, i);
-		if (!j)
-			continue; /* its lease runs out; rescued later */
-		j->next = w->jobs;
-		if (w->jobs)
-			w->jobs->prev = j;
-		w->jobs = j;
-		w->n_jobs++;
-		if (w->runq_tail)
-			w->runq_tail->qnext = j;
-		else
-			w->runq = j;
-		w->runq_tail = j;
-		w->n_runq++;
+		if (j)
+			job_enqueue(w, j);
+		/* else its lease runs out; rescued later */
 	}
 	if (got)
 		pthread_cond_broadcast(&w->work);

@@ -23,6 +23,32 @@ int st__workers_start(st__workers *w);
 void st__workers_stop(st__workers *w);
 void st__workers_free(st__workers *w);
 
+/* --- Requests inserted already claimed -----------------------------------
+ * The submitter (queue.c) inserts the requests this process can start now
+ * as processing under its lease, attempt 1, and hands them over here after
+ * the commit and the acknowledgments: no NOTIFY round trip and no claim
+ * (a second transaction and fsync) before they run. */
+
+/* Promises run-queue room for up to n such requests: how many (0 when the
+ * process runs no handlers, has no room, or is stopping). Each promise is
+ * kept by st__workers_add or given back by st__workers_release. */
+int st__workers_reserve(st__workers *w, int n);
+/* Whether this process runs handlers for `action` (w may be NULL). */
+bool st__workers_runs(const st__workers *w, const char *action);
+void st__workers_release(st__workers *w, int n);
+
+typedef struct {
+	const char *request_id, *action, *client_id, *user_id, *tenant_id;
+	const char *connection_id; /* "" when none */
+	const char *payload;       /* JSON */
+	size_t payload_len;
+	int max_attempts;
+	uint32_t timeout_ms;
+} st__new_job;
+
+/* Jobs for n requests committed claimed, in n reserved places. */
+void st__workers_add(st__workers *w, const st__new_job *v, int n);
+
 /* --- What the runner sees (valid on the worker thread running the job) --- */
 
 const st_action *st__job_action(const st__job *j);

@@ -23,6 +23,12 @@ int main(void)
 	is(s.status, "pending", "status pending");
 	is(db_value(db, "SELECT count(*) FROM streamer.requests WHERE request_id = $1",
 		    s.request_id), "1", "the row exists when the callback runs");
+	char want[128];
+	snprintf(want, sizeof want, "processing 1 %s t", st__async_node_id(a));
+	is(db_value(db, "SELECT concat_ws(' ', status, attempts, locked_by,"
+		    " locked_until > now()) FROM streamer.requests WHERE request_id = $1",
+		    s.request_id), want,
+	   "inserted claimed: this process has room to run it (no claim needed)");
 	ok(rec_wait_finals(&rec, s.request_id, 1, 10000), "a final message arrives");
 	int np = 0;
 	is_int(rec_check(&rec, s.request_id, true, &np), ST__EV_COMPLETE,

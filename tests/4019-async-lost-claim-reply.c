@@ -6,15 +6,19 @@
  * returns rows is treated as if the connection broke after its commit.
  * The dispatcher reconnects and adopts those rows, attempt as stored.
  * `delay` has no retries (max_attempts 1): one request, then ten at once,
- * each complete exactly once, on its first attempt, with one final. */
+ * each complete exactly once, on its first attempt, with one final.
+ * The requests come through a gateway-only process A, so that worker B
+ * claims them (a process that runs handlers inserts what it can start
+ * already claimed, and claims only the rest). */
 #include "e2e.h"
 
 int main(void)
 {
 	e2e_need_env();
-	static tsrv s;
+	static tsrv s, b;
 	static e2e_client c;
-	e2e_start(&s, "all", "STREAMER_TEST_LOSE_CLAIM_REPLY=100", NULL);
+	e2e_start(&s, "gateway", NULL);
+	e2e_start(&b, "worker", "STREAMER_TEST_LOSE_CLAIM_REPLY=100", NULL);
 	PGconn *db = db_open();
 	e2e_connect(&c, &s, "u1", "t1");
 	char rid[37];
@@ -45,6 +49,7 @@ int main(void)
 
 	e2e_free(&c);
 	PQfinish(db);
-	is_int(e2e_stop(&s), 0, "streamerd stops cleanly");
+	is_int(e2e_stop(&b), 0, "worker B stops cleanly");
+	is_int(e2e_stop(&s), 0, "gateway A stops cleanly");
 	return done_testing();
 }
