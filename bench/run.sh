@@ -8,6 +8,16 @@
 #   100 and 1,000 connections, latency at a fixed rate, server CPU time
 #   per request (utime+stime from /proc/PID/stat).
 #
+#   The three servers run side by side (an idle one costs no CPU, and CPU
+#   is read per server PID). The idle step runs once per server, before
+#   any load. The load steps run in BENCH_ROUNDS interleaved rounds: in
+#   each, every step once per server (lws, node, streamerd; the order
+#   rotated by one each round), so a noisy minute of the machine falls on
+#   all servers alike. The table gives each server's median over the
+#   rounds, and for the ratio columns the median of the per-round ratios
+#   (each within one round); a line under it lists the per-round CPU
+#   ratios streamerd/lws.
+#
 #   async: streamerd's `delay` action ({"ms":0,"steps":1}) end to end
 #   versus graphile-worker (bench/node/gw_bench.mjs) with a no-op task, on
 #   one private PostgreSQL cluster with fsync and synchronous_commit on.
@@ -17,19 +27,25 @@
 # bench/results.md with the date, the machine and the command. Everything
 # started here listens on 127.0.0.1 only and is stopped on exit.
 #
-# Knobs (environment): BENCH_DURATION (5 s per step), BENCH_WARMUP (1 s),
-# BENCH_CONNS (100), BENCH_MANY (1000 connections), BENCH_RATE (10000
-# req/s), BENCH_IDLE (1000 idle connections), BENCH_ASYNC_RATE (2000 req/s),
-# BENCH_ASYNC_CONNS (100), BENCH_ASYNC_INFLIGHT (10 per connection),
-# BENCH_GW_JOBS (20000), BENCH_STREAMERD (another streamerd binary to
-# measure instead of building $ST_BUILD/streamerd), BENCH_RESULTS (bench/results.md; "-" records
-# nothing), BENCH_ONLY (space-separated subset of: lws node streamerd async).
+# Knobs (environment): BENCH_ROUNDS (3 interleaved rounds of the sync load
+# steps), BENCH_DURATION (seconds per step: 3 for each sync load step of
+# each round, 5 for the async steps; when set, both), BENCH_WARMUP (1 s
+# before each step), BENCH_CONNS (100), BENCH_MANY (1000 connections),
+# BENCH_RATE (10000 req/s), BENCH_IDLE (1000 idle connections),
+# BENCH_ASYNC_RATE (2000 req/s), BENCH_ASYNC_CONNS (100),
+# BENCH_ASYNC_INFLIGHT (10 per connection), BENCH_GW_JOBS (20000),
+# BENCH_STREAMERD (another streamerd binary to measure instead of building
+# $ST_BUILD/streamerd), BENCH_RESULTS (bench/results.md; "-" records
+# nothing), BENCH_ONLY (space-separated subset of: lws node streamerd
+# async).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 build=${ST_BUILD:-build}
-dur=${BENCH_DURATION:-5}
+dur=${BENCH_DURATION:-3}
+adur=${BENCH_DURATION:-5}
 warm=${BENCH_WARMUP:-1}
+rounds=${BENCH_ROUNDS:-3}
 conns=${BENCH_CONNS:-100}
 many=${BENCH_MANY:-1000}
 rate=${BENCH_RATE:-10000}
@@ -41,6 +57,10 @@ gwjobs=${BENCH_GW_JOBS:-20000}
 results=${BENCH_RESULTS:-bench/results.md}
 only=${BENCH_ONLY:-lws node streamerd async}
 cmdline=${BENCH_CMD:-bench/run.sh}
+if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
+	echo "bench: BENCH_ROUNDS must be a positive integer, not '$rounds'" >&2
+	exit 2
+fi
 
 loadgen=$build/bench/loadgen
 tmp=$(mktemp -d /tmp/streamer-bench.XXXXXX)
@@ -94,6 +114,29 @@ calc() {
 		2>/dev/null || echo n/a
 }
 
+# num EXPR: like calc, but with the precision kept for medians and ratios
+# (calc formats for the tables).
+num() {
+	case "$*" in *n/a*) echo n/a; return;; esac
+	awk "BEGIN { printf \"%.9g\", $* }" 2>/dev/null || echo n/a
+}
+
+# div A B: A / B, "n/a" when either is missing or B is zero.
+div() {
+	case "$1 $2" in *n/a*) echo n/a; return;; esac
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) printf "n/a"; else printf "%.9g", a / b }'
+}
+
+# median VALUE...: the median of the values that are not "n/a" (the mean
+# of the middle two for an even count); "n/a" when there are none.
+median() {
+	printf '%s\n' "$@" | grep -v -e '^n/a$' -e '^$' | sort -g |
+		awk '{ a[NR] = $1 } END {
+			if (NR == 0) printf "n/a"
+			else if (NR % 2) printf "%.9g", a[(NR + 1) / 2]
+			else printf "%.9g", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
 cpu_ticks() { # utime+stime of PID, all threads, in clock ticks
 	local s
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
@@ -139,22 +182,30 @@ jwt_hs256() { # SECRET SUB TENANT TTL
 	printf '%s.%s.%s' "$h" "$p" "$s"
 }
 
-declare -A R	# R[server.metric] = value
+declare -A R	# R[server.metric] (idle step), R[server.step.metric.round] (load steps)
 measured=()	# servers measured, in order
 declare -A NOT	# NOT[server] = why it was not measured
+servers=()	# servers up and answering, in the order lws node streamerd
+declare -A SPID SURL SLOG	# per server: PID, URL, log file
+declare -A GONE	# GONE[server] = 1 once it died during the load steps
+declare -A LATE	# LATE[server/step] = rounds where the generator fell behind
 
-# --- the sync steps, for one server -----------------------------------------
+# --- the sync steps -----------------------------------------------------------
 
-# sync_suite NAME PID URL TEMPLATE: idle memory and connect times, closed
-# loop at $conns and $many connections, fixed rate; CPU per request.
-sync_suite() {
-	local name=$1 pid=$2 url=$3 tmpl=$4 out j before after t0 t1
+# up NAME PID URL LOG: a server that answers joins the sync steps.
+up() {
+	servers+=("$1")
+	SPID[$1]=$2 SURL[$1]=$3 SLOG[$1]=$4
+}
 
-	# Idle connections first, before load leaves allocator caches behind.
+# idle_step NAME: memory per idle connection and connect times, once per
+# server, before any load (on any server) leaves allocator caches behind.
+idle_step() {
+	local name=$1 pid=${SPID[$1]} url=${SURL[$1]} j before after lg open
 	before=$(rss_kib "$pid")
 	"$loadgen" -l "$name/idle" --idle -c "$idle" -d 2 --connect-concurrency 1 \
 		"$url" >"$tmp/idle.out" 2>"$tmp/idle.err" &
-	local lg=$!
+	lg=$!
 	for _ in $(seq 600); do
 		grep -q '"event":"connected"' "$tmp/idle.out" 2>/dev/null && break
 		kill -0 $lg 2>/dev/null || break
@@ -165,39 +216,70 @@ sync_suite() {
 	wait $lg
 	j=$(grep '"label"' "$tmp/idle.out")
 	cat "$tmp/idle.err" >&2
-	local open
 	open=$(jget "$j" open)
 	if [ "${open:-0}" -gt 0 ]; then
-		R[$name.kib_conn]=$(calc "($after - $before) / $open")
-		R[$name.conn_p50]=$(calc "$(jget "$j" conn_p50_us) / 1000")
-		R[$name.conn_p99]=$(calc "$(jget "$j" conn_p99_us) / 1000")
+		R[$name.kib_conn]=$(num "($after - $before) / $open")
+		R[$name.conn_p50]=$(num "$(jget "$j" conn_p50_us) / 1000")
+		R[$name.conn_p99]=$(num "$(jget "$j" conn_p99_us) / 1000")
 	fi
 	[ "${open:-0}" = "$idle" ] || note "$name: only ${open:-0} of $idle idle connections opened ($(jget "$j" first_error))"
+}
 
-	run_lg() { # KEY ARGS...: one loadgen run with the server's CPU time
-		local key=$1
-		shift
-		t0=$(cpu_ticks "$pid")
-		j=$("$loadgen" -l "$name/$key" -w "$warm" -d "$dur" -m "$tmpl" "$@" "$url")
-		t1=$(cpu_ticks "$pid")
-		R[$name.$key.rps]=$(calc "$(jget "$j" rps)")
-		R[$name.$key.p50]=$(calc "$(jget "$j" lat_p50_us) / 1000")
-		R[$name.$key.p99]=$(calc "$(jget "$j" lat_p99_us) / 1000")
-		R[$name.$key.max]=$(calc "$(jget "$j" lat_max_us) / 1000")
-		local fin
-		fin=$(jget "$j" finals)
-		[ "${fin:-0}" -gt 0 ] &&
-			R[$name.$key.cpu]=$(calc "($t1 - $t0) * 1000000 / $hz / $fin")
-		local e
-		e=$(jget "$j" errors)
-		[ "${e:-1}" = 0 ] || note "$name/$key: $e errors ($(jget "$j" first_error))"
-		[ "$(jget "$j" late_sends)" = 0 ] || [ -z "$(jget "$j" late_sends)" ] ||
-			note "$name/$key: generator fell behind ($(jget "$j" late_sends) sends over 1 ms late, max $(calc "$(jget "$j" max_lag_us) / 1000") ms; p99 from the real send $(calc "$(jget "$j" sent_p99_us) / 1000") ms)"
-	}
-	run_lg c1 -c "$conns"
-	run_lg cN -c "$many"
-	run_lg rate -c "$conns" -r "$rate"
-	measured+=("$name")
+# load_step NAME STEP ROUND LOADGEN-ARGS...: one loadgen run against NAME
+# with the server's CPU time over it; R[NAME.STEP.METRIC.ROUND].
+load_step() {
+	local name=$1 key=$2 r=$3 pid=${SPID[$1]} url=${SURL[$1]} j t0 t1 fin e late
+	shift 3
+	[ -n "${GONE[$name]:-}" ] && return
+	if ! kill -0 "$pid" 2>/dev/null; then
+		GONE[$name]=1
+		note "$name: gone before $key of round $r, later steps skipped ($(why_dead "$name" "$pid" "${SLOG[$name]}"))"
+		return
+	fi
+	t0=$(cpu_ticks "$pid")
+	j=$("$loadgen" -l "$name/$key/$r" -w "$warm" -d "$dur" -m "$echo_tmpl" "$@" "$url")
+	t1=$(cpu_ticks "$pid")
+	R[$name.$key.rps.$r]=$(num "$(jget "$j" rps)")
+	R[$name.$key.p50.$r]=$(num "$(jget "$j" lat_p50_us) / 1000")
+	R[$name.$key.p99.$r]=$(num "$(jget "$j" lat_p99_us) / 1000")
+	R[$name.$key.max.$r]=$(num "$(jget "$j" lat_max_us) / 1000")
+	fin=$(jget "$j" finals)
+	[ "${fin:-0}" -gt 0 ] &&
+		R[$name.$key.cpu.$r]=$(num "($t1 - $t0) * 1000000 / $hz / $fin")
+	e=$(jget "$j" errors)
+	[ "${e:-1}" = 0 ] || note "$name/$key, round $r: ${e:-no report,} errors ($(jget "$j" first_error))"
+	late=$(jget "$j" late_sends)
+	[ -z "$late" ] || [ "$late" = 0 ] ||
+		LATE[$name/$key]+="${LATE[$name/$key]:+; }round $r: $late sends over 1 ms late, max $(calc "$(jget "$j" max_lag_us) / 1000") ms, p99 from the real send $(calc "$(jget "$j" sent_p99_us) / 1000") ms"
+}
+
+# sync_rounds: the idle step once per server, then $rounds rounds of the
+# load steps, each step once per server, the order rotated by one per round.
+sync_rounds() {
+	local n=${#servers[@]} r i k name order
+	[ "$n" -gt 0 ] || return 0
+	for name in "${servers[@]}"; do
+		say "$name: $idle idle connections"
+		idle_step "$name"
+	done
+	for ((r = 1; r <= rounds; r++)); do
+		order=()
+		for ((i = 0; i < n; i++)); do
+			order+=("${servers[(i + r - 1) % n]}")
+		done
+		say "sync round $r of $rounds: ${order[*]}"
+		for name in "${order[@]}"; do load_step "$name" c1 "$r" -c "$conns"; done
+		for name in "${order[@]}"; do load_step "$name" cN "$r" -c "$many"; done
+		for name in "${order[@]}"; do load_step "$name" rate "$r" -c "$conns" -r "$rate"; done
+	done
+	for name in "${servers[@]}"; do
+		measured+=("$name")
+		for k in c1 cN rate; do
+			[ -n "${LATE[$name/$k]:-}" ] &&
+				note "$name/$k: generator fell behind (${LATE[$name/$k]})"
+		done
+	done
+	return 0
 }
 
 # start NAME LOG CMD...: starts a server in the background; sets $spid.
@@ -259,32 +341,30 @@ if wants node || wants async; then
 	fi
 fi
 
-# --- sync: bare libwebsockets --------------------------------------------------
+# --- sync: the servers, started side by side ------------------------------------
 
 if wants lws; then
 	port=$("$loadgen" --free-port)
 	start lws "$tmp/lws.log" "$build/bench/lws_echo" "$port"
 	if wait_port "$spid" "$port"; then
 		say "lws_echo on 127.0.0.1:$port"
-		sync_suite lws "$spid" "ws://127.0.0.1:$port/" "$echo_tmpl"
+		up lws "$spid" "ws://127.0.0.1:$port/" "$tmp/lws.log"
 	else
 		NOT[lws]=$(why_dead lws "$spid" "$tmp/lws.log")
+		stop_pid "$spid"
 	fi
-	stop_pid "$spid"
 fi
-
-# --- sync: Node ws ---------------------------------------------------------------
 
 if wants node && [ $node_ok = 1 ]; then
 	port=$("$loadgen" --free-port)
 	start node "$tmp/node.log" node bench/node/ws_echo.mjs "$port"
 	if wait_port "$spid" "$port"; then
 		say "node ws_echo on 127.0.0.1:$port ($(node --version))"
-		sync_suite node "$spid" "ws://127.0.0.1:$port/" "$echo_tmpl"
+		up node "$spid" "ws://127.0.0.1:$port/" "$tmp/node.log"
 	else
 		NOT[node]=$(why_dead node "$spid" "$tmp/node.log")
+		stop_pid "$spid"
 	fi
-	stop_pid "$spid"
 fi
 
 # --- PostgreSQL, durable: fsync and synchronous_commit on -----------------------
@@ -330,17 +410,26 @@ if [ $streamerd_ok = 1 ] && [ $pg_started = 1 ] && { wants streamerd || wants as
 			# One echo must come back as a response before anything is measured.
 			j=$("$loadgen" -l streamerd/probe -c 1 -n 1 -d 5 -m "$echo_tmpl" \
 				"$sd_url" 2>"$tmp/probe.err")
-			if [ "$(jget "$j" done)" != 1 ] || [ "$(jget "$j" errors)" != 0 ]; then
+			if [ "$(jget "$j" "done")" != 1 ] || [ "$(jget "$j" errors)" != 0 ]; then
 				NOT[streamerd]="echo probe failed: $(jget "$j" first_error)"
 				[ -n "$(jget "$j" http_status)" ] && [ "$(jget "$j" http_status)" != 0 ] &&
 					NOT[streamerd]+=" (HTTP $(jget "$j" http_status))"
 			elif wants streamerd; then
 				say "streamerd on 127.0.0.1:$port"
-				sync_suite streamerd "$sd_pid" "$sd_url" "$echo_tmpl"
+				up streamerd "$sd_pid" "$sd_url" "$tmp/streamerd.log"
 			fi
 		fi
 	fi
 fi
+
+# --- sync: idle step, then the interleaved rounds of load steps -------------------
+
+sync_rounds
+
+# The peers are done; the async section runs as before, without them.
+for name in lws node; do
+	[ -n "${SPID[$name]:-}" ] && stop_pid "${SPID[$name]}"
+done
 
 # --- async: streamerd delay vs graphile-worker ---------------------------------------
 
@@ -350,21 +439,21 @@ if wants async && [ $pg_started = 1 ]; then
 		delay_tmpl='{"type":"request","id":"a'$$'-{id}","action":"delay","payload":{"ms":0,"steps":1}}'
 		j=$("$loadgen" -l streamerd/async-probe -c 1 -n 1 -d 10 -m "$delay_tmpl" \
 			"$sd_url" 2>"$tmp/aprobe.err")
-		if [ "$(jget "$j" done)" != 1 ] || [ "$(jget "$j" errors)" != 0 ] ||
+		if [ "$(jget "$j" "done")" != 1 ] || [ "$(jget "$j" errors)" != 0 ] ||
 		   [ "$(jget "$j" acks)" = 0 ]; then
 			NOT[async]="delay probe failed: $(jget "$j" first_error)"
-			[ "$(jget "$j" acks)" = 0 ] && [ "$(jget "$j" done)" = 1 ] &&
+			[ "$(jget "$j" acks)" = 0 ] && [ "$(jget "$j" "done")" = 1 ] &&
 				NOT[async]="delay answered without acknowledgment (not async yet)"
 		else
 			delay_tmpl=${delay_tmpl/a$$-/a$$t-}
-			j=$("$loadgen" -l streamerd/async-closed -w "$warm" -d "$dur" \
+			j=$("$loadgen" -l streamerd/async-closed -w "$warm" -d "$adur" \
 				-c "$aconns" -p "$ainflight" -m "$delay_tmpl" --drain 10 "$sd_url")
 			A[sd.rps]=$(calc "$(jget "$j" rps)")
 			A[sd.cp50]=$(calc "$(jget "$j" lat_p50_us) / 1000")
 			A[sd.cp99]=$(calc "$(jget "$j" lat_p99_us) / 1000")
 			[ "$(jget "$j" errors)" = 0 ] || note "streamerd/async-closed: $(jget "$j" errors) errors ($(jget "$j" first_error))"
 			delay_tmpl=${delay_tmpl/a$$t-/a$$r-}
-			j=$("$loadgen" -l streamerd/async-rate -w "$warm" -d "$dur" \
+			j=$("$loadgen" -l streamerd/async-rate -w "$warm" -d "$adur" \
 				-c "$aconns" -r "$arate" -m "$delay_tmpl" --drain 10 "$sd_url")
 			A[sd.ap50]=$(calc "$(jget "$j" ack_p50_us) / 1000")
 			A[sd.ap99]=$(calc "$(jget "$j" ack_p99_us) / 1000")
@@ -396,15 +485,65 @@ fi
 
 # --- the tables ------------------------------------------------------------------------
 
-v() { echo "${R[$1]:-n/a}"; }
 a() { echo "${A[$1]:-n/a}"; }
 ratio() { [ "$1" = n/a ] || [ "$2" = n/a ] && { echo n/a; return; }; calc "$1 / $2"; }
 
+# per_round KEY: true for the load steps' keys (measured once per round).
+per_round() { case "$1" in c1.* | cN.* | rate.*) return 0;; esac; return 1; }
+
+# v SERVER KEY: the value (unformatted), the median over the rounds for
+# the load steps.
+v() {
+	local r vals=()
+	per_round "$2" || { echo "${R[$1.$2]:-n/a}"; return; }
+	for ((r = 1; r <= rounds; r++)); do vals+=("${R[$1.$2.$r]:-n/a}"); done
+	median "${vals[@]}"
+}
+
+# rounds_ratio NUM DEN KEY: NUM/DEN within each round, in round order.
+rounds_ratio() {
+	local r
+	for ((r = 1; r <= rounds; r++)); do
+		div "${R[$1.$3.$r]:-n/a}" "${R[$2.$3.$r]:-n/a}"
+		echo
+	done
+}
+
+# vr NUM DEN KEY: the ratio NUM/DEN (unformatted); for the load steps the
+# median of the per-round ratios.
+vr() {
+	if per_round "$3"; then
+		# shellcheck disable=SC2046 # one number or n/a per line
+		median $(rounds_ratio "$1" "$2" "$3")
+	else
+		div "$(v "$1" "$3")" "$(v "$2" "$3")"
+	fi
+}
+
 sync_row() { # LABEL KEY
-	local l s n
-	l=$(v "lws.$2") s=$(v "streamerd.$2") n=$(v "node.$2")
-	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$l" "$n" "$s" \
-		"$(ratio "$s" "$l")" "$(ratio "$s" "$n")"
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(calc "$(v lws "$2")")" \
+		"$(calc "$(v node "$2")")" "$(calc "$(v streamerd "$2")")" \
+		"$(calc "$(vr streamerd lws "$2")")" "$(calc "$(vr streamerd node "$2")")"
+}
+
+plural() { [ "$rounds" = 1 ] || echo s; }
+
+# sync_spread: the line under the sync table (rounds, per-round CPU ratios).
+sync_spread() {
+	local line k x list
+	line="sync steps: median of $rounds interleaved round$(plural) of $dur s (+$warm s warm-up)"
+	if [ -n "${SPID[lws]:-}" ] && [ -n "${SPID[streamerd]:-}" ]; then
+		line+="; CPU ratio streamerd/lws per round:"
+		for k in c1:"$conns" cN:"$many"; do
+			list=
+			for x in $(rounds_ratio streamerd lws "${k%%:*}.cpu"); do
+				list+="${list:+, }$(calc "$x")"
+			done
+			line+="${list:+ $list at ${k#*:} conns;}"
+		done
+		line=${line%;}
+	fi
+	echo "$line"
 }
 
 table() {
@@ -425,6 +564,10 @@ table() {
 	sync_row "connect p50 ms (one at a time)" conn_p50
 	sync_row "connect p99 ms" conn_p99
 	echo
+	if [ ${#servers[@]} -gt 0 ]; then
+		sync_spread
+		echo
+	fi
 	if wants async; then
 		local s g t
 		s=$(a sd.rps) g=$(a gw.rps) t=$(a gwt.rps)
@@ -467,7 +610,7 @@ if [ "$results" != - ]; then
 		echo
 		echo "- machine: $(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 		echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
-		echo "- command: \`$cmdline\` (${BUILD_DESC:-$build}; ${dur} s per step after ${warm} s warm-up; graphile-worker $gwjobs jobs, concurrency $((2 * $(nproc))))"
+		echo "- command: \`$cmdline\` (${BUILD_DESC:-$build}; sync: $rounds interleaved round$(plural), ${dur} s per step after ${warm} s warm-up; async: ${adur} s per step; graphile-worker $gwjobs jobs, concurrency $((2 * $(nproc))))"
 		echo
 		echo "$out"
 	} >>"$results"
