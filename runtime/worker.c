@@ -84,8 +84,8 @@ struct st__workers {
 	int n_runq;
 	st__job *finq, *finq_tail;
 	int n_finq;
-	int idle;
 	int reserved;   /* run queue slots promised to st__workers_add */
+	int n_running;  /* handlers running */
 	bool prog_kick;
 	double ewma_ms; /* handler run time, to decide on prefetching */
 	atomic_int stop_claims, stop_workers, stop_finisher, stop_flusher,
@@ -309,12 +309,10 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->runq && !atomic_load(&w->stop_workers)) {
-			w->idle++;
 			if (write(w->wake[1], "", 1) < 0) {
 				/* full pipe: the dispatcher is awake anyway */
 			}
 			pthread_cond_wait(&w->work, &w->mu);
-			w->idle--;
 		}
 		if (atomic_load(&w->stop_workers)) {
 			pthread_mutex_unlock(&w->mu);
@@ -325,6 +323,7 @@ static void *worker_main(void *arg)
 		if (!w->runq)
 			w->runq_tail = NULL;
 		w->n_runq--;
+		w->n_running++;
 		j->running = true;
 		int64_t t0 = st__mono_ms();
 		j->deadline = t0 + j->timeout_ms;
@@ -344,6 +343,7 @@ static void *worker_main(void *arg)
 
 		pthread_mutex_lock(&w->mu);
 		w->ewma_ms = w->ewma_ms * 0.9 + ms * 0.1;
+		w->n_running--;
 		j->handler_done = true;
 		bool mine = !j->finalized;
 		j->finalized = true;
@@ -1258,11 +1258,13 @@ static void serve_refs(st__workers *w)
 /* How many rows to claim now: one per idle thread not already fed, plus a
  * prefetch while handlers are fast (their leases are renewed all the
  * same, and a slow handler does not hold others back for long). */
-/* How many more jobs the run queue should hold: one per idle thread, or
- * with prefetching (handlers are short) a few more. Under w->mu. */
+/* How many more jobs the run queue should hold: one per thread not running
+ * a handler (counted so rather than by idle threads, which at start have
+ * not all reached their wait yet), or with prefetching (handlers are
+ * short) a few more. Under w->mu. */
 static int room(const st__workers *w)
 {
-	int want = w->idle - w->n_runq;
+	int want = w->n_threads - w->n_running - w->n_runq;
 	if (w->cfg->prefetch > 0 && w->ewma_ms < 20)
 		want = w->n_threads + w->cfg->prefetch - w->n_runq;
 	return want - w->reserved;
