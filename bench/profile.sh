@@ -94,7 +94,7 @@ load 500 >/dev/null # warm-up: allocator caches, lazy binding
 if [ "$mode" = sys ]; then
 	ticks() { awk '{ print $14, $15 }' "/proc/$spid/stat"; }
 	perf_ok=0
-	events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_poll,syscalls:sys_enter_write,syscalls:sys_enter_read
+	events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_poll,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_writev
 	if perf stat -x, -e "$events" true >/dev/null 2>&1; then
 		perf stat -x, -p "$spid" -e "$events" -o "$tmp/perf.csv" &
 		ppid=$!
