@@ -394,9 +394,12 @@ static void commit_batch(struct qthread *t)
 	for (int i = 0; i < t->n_batch; i++)
 		runnable += st__workers_runs(t->q->w, t->batch[i]->action);
 	t->n_claimed = st__workers_reserve(t->q->w, runnable);
-	for (int i = 0, k = 0; i < t->n_batch && k < t->n_claimed; i++)
-		if (st__workers_runs(t->q->w, t->batch[i]->action))
-			t->batch[i]->claimed = true, k++;
+	for (int i = 0, k = 0; i < t->n_batch && k < t->n_claimed; i++) {
+		if (st__workers_runs(t->q->w, t->batch[i]->action)) {
+			t->batch[i]->claimed = true;
+			k++;
+		}
+	}
 	int delay = 50;
 	for (;;) {
 		bool pending = false;
