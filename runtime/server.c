@@ -977,6 +977,8 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	if (!S.ctx) {
 		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
 			 cfg->listen_port);
+		ev_loop_destroy(S.loop);
+		S.loop = NULL;
 		return -1;
 	}
 	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
@@ -986,6 +988,8 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 			 cfg->listen_port);
 		lws_context_destroy(S.ctx);
 		S.ctx = NULL;
+		ev_loop_destroy(S.loop);
+		S.loop = NULL;
 		return -1;
 	}
 	pthread_mutex_lock(&S.obox_mu);
@@ -1011,7 +1015,7 @@ static void kick_tick(struct ev_loop *loop, ev_timer *t, int revents)
 int st__server_run(void)
 {
 	S.service_thread = pthread_self();
-	/* One pass of lws_service handles every ready socket; the jobs it
+	/* One pass of the loop handles every ready socket; the jobs it
 	 * queued wake the workers once, after it. */
 	if (S.pool)
 		st__pool_hold(S.pool, true);
