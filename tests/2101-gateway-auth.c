@@ -229,6 +229,14 @@ int main(void)
 	t = token("--alg HS256 --secret wrong --sub carol --tenant acme");
 	is_int(try_query(s.port, t, true), 401, "a wrong secret does not");
 	free(t);
+
+	/* A second server on the same port does not start, and says why. */
+	char busy[64];
+	snprintf(busy, sizeof busy, "STREAMER_LISTEN=127.0.0.1:%d", s.port);
+	const char *env4[] = { "JWT_SECRET=s3cret-for-tests", busy, NULL };
+	tsrv s2;
+	ok(tsrv_start(&s2, srvbin, env4) < 0, "a port in use: a second server does not start");
+	ok(tsrv_log_has(&s2, "cannot listen on 127.0.0.1:"), "and its log says so");
 	is_int(tsrv_stop(&s), 0, "stops cleanly");
 	return done_testing();
 }
