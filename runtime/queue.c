@@ -25,6 +25,7 @@
 
 #include "db.h"
 #include "queue.h"
+#include "testhooks.h"
 #include "worker.h"
 
 /* One submission, all strings in one allocation after the struct. */
@@ -89,11 +90,11 @@ struct st__queue {
 	struct op *ohead, *otail;
 	int on;
 	atomic_int stopping;
-	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CANCEL_REPLY=N is in
-	 * the environment, which only tests set: the first N cancels that
-	 * changed a row are treated as if the connection broke between their
-	 * COMMIT and its reply (the connection is closed after the commit),
-	 * the case recover_cancel exists for. */
+	/* Test hook, off (0) unless the test daemon sets
+	 * st__test_hooks.lose_cancel_replies to N (testhooks.h): the first N
+	 * cancels that changed a row are treated as if the connection broke
+	 * between their COMMIT and its reply (the connection is closed after
+	 * the commit), the case recover_cancel exists for. */
 	atomic_int lose_cancels;
 	st__workers *w; /* this process's, when it runs handlers */
 	bool started;
@@ -109,8 +110,7 @@ st__queue *st__queue_create(const st__async_config *cfg)
 	if (!q)
 		return NULL;
 	q->cfg = cfg;
-	const char *lose = getenv("STREAMER_TEST_LOSE_CANCEL_REPLY");
-	atomic_init(&q->lose_cancels, lose ? atoi(lose) : 0);
+	atomic_init(&q->lose_cancels, st__test_hooks.lose_cancel_replies);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->acked, NULL);

@@ -39,7 +39,11 @@
 
 #include "db.h"
 #include "progress.h"
+#include "testhooks.h"
 #include "worker.h"
+
+/* testhooks.h: off unless the test daemon sets it. */
+st__testhooks st__test_hooks;
 
 enum { STOP_NONE, STOP_REVOKED, STOP_TIMEOUT, STOP_SHUTDOWN };
 
@@ -104,23 +108,25 @@ struct st__workers {
 	 * committed, leaving rows processing under this node with no job. The
 	 * next connection adopts them (see adopt) before its first claim. */
 	bool claim_unknown;
-	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CLAIM_REPLY=N is in the
-	 * environment, which only tests set: the first N claims that returned
-	 * rows are treated as if the connection broke between their commit and
-	 * their reply (the reply is thrown away), the case adopt exists for.
-	 * Only the dispatcher thread reads and writes it. */
+	/* Test hook, off (0) unless the test daemon sets
+	 * st__test_hooks.lose_claim_replies to N (testhooks.h): the first N
+	 * claims that returned rows are treated as if the connection broke
+	 * between their commit and their reply (the reply is thrown away),
+	 * the case adopt exists for. Only the dispatcher thread reads and
+	 * writes it. */
 	int lose_claims;
-	/* Test hook, off (0) unless STREAMER_TEST_LOSE_FINISH_REPLY=N is in
-	 * the environment, which only tests set: the first N finish
-	 * statements that changed rows are treated as if the connection
+	/* Test hook, off (0) unless the test daemon sets
+	 * st__test_hooks.lose_finish_replies to N (testhooks.h): the first N
+	 * finish statements that changed rows are treated as if the connection
 	 * broke between their commit and their reply (the reply is read and
 	 * thrown away), the case recover_batch exists for. */
 	atomic_int lose_replies;
-	/* Test hook, off (0) unless STREAMER_TEST_LOSE_CANCEL_REPLY=N is in
-	 * the environment, which only tests set: the first N commits of
-	 * SQL_CANCELLED that changed rows are treated as if the connection
-	 * broke between the COMMIT and its reply, the case struct fin_lost
-	 * exists for. Only the finisher thread reads and writes it. */
+	/* Test hook, off (0) unless the test daemon sets
+	 * st__test_hooks.lose_cancel_replies to N (testhooks.h): the first N
+	 * commits of SQL_CANCELLED that changed rows are treated as if the
+	 * connection broke between the COMMIT and its reply, the case struct
+	 * fin_lost exists for. Only the finisher thread reads and writes
+	 * it. */
 	int lose_cancels;
 };
 
@@ -1716,12 +1722,9 @@ st__workers *st__workers_create(const st__async_config *cfg, st__queue *q,
 	w->run_handlers = run_handlers;
 	w->ewma_ms = 1000;
 	w->wake[0] = w->wake[1] = -1;
-	const char *lose = getenv("STREAMER_TEST_LOSE_FINISH_REPLY");
-	atomic_init(&w->lose_replies, lose ? atoi(lose) : 0);
-	lose = getenv("STREAMER_TEST_LOSE_CANCEL_REPLY");
-	w->lose_cancels = lose ? atoi(lose) : 0;
-	lose = getenv("STREAMER_TEST_LOSE_CLAIM_REPLY");
-	w->lose_claims = lose ? atoi(lose) : 0;
+	atomic_init(&w->lose_replies, st__test_hooks.lose_finish_replies);
+	w->lose_cancels = st__test_hooks.lose_cancel_replies;
+	w->lose_claims = st__test_hooks.lose_claim_replies;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->fin, NULL);

@@ -1,12 +1,13 @@
 /* The finisher's statement commits but its reply is lost (issue 5:
  * "exactly one final message"). streamerd-test runs with the test hook
- * STREAMER_TEST_LOSE_FINISH_REPLY=100 (runtime/worker.c): every finish
- * statement that changes rows is treated as if the connection broke after
- * its commit. The finisher reconnects, reads the rows back and sends the
- * final messages that statement's commit owed: a completed request, one
- * retried and then failed (two retries whose replies are lost too, which
- * must send nothing), and ten at once. Each client gets exactly one final
- * message and each row was finished once. */
+ * STREAMER_TEST_LOSE_FINISH_REPLY=100 (read by tests/lib/streamerd-test.c,
+ * acted on in runtime/worker.c): every finish statement that changes rows
+ * is treated as if the connection broke after its commit. The finisher
+ * reconnects, reads the rows back and sends the final messages that
+ * statement's commit owed: a completed request, one retried and then
+ * failed (two retries whose replies are lost too, which must send
+ * nothing), and ten at once. Each client gets exactly one final message
+ * and each row was finished once. */
 #include "e2e.h"
 
 int main(void)

@@ -2,9 +2,10 @@
  * stay processing under this node with no job behind them, and with no
  * retries left a lease rescue would fail them INTERNAL_ERROR without their
  * ever having run. streamerd-test runs with the test hook
- * STREAMER_TEST_LOSE_CLAIM_REPLY=100 (runtime/worker.c): every claim that
- * returns rows is treated as if the connection broke after its commit.
- * The dispatcher reconnects and adopts those rows, attempt as stored.
+ * STREAMER_TEST_LOSE_CLAIM_REPLY=100 (read by tests/lib/streamerd-test.c,
+ * acted on in runtime/worker.c): every claim that returns rows is
+ * treated as if the connection broke after its commit. The dispatcher
+ * reconnects and adopts those rows, attempt as stored.
  * `delay` has no retries (max_attempts 1): one request, then ten at once,
  * each complete exactly once, on its first attempt, with one final.
  * The requests come through a gateway-only process A, so that worker B

@@ -1,13 +1,14 @@
 /* A cancel's COMMIT succeeds but its reply is lost (issue 5: "exactly one
  * final message"). Both streamerd-test processes run with the test hook
- * STREAMER_TEST_LOSE_CANCEL_REPLY=100 (runtime/queue.c and
- * runtime/worker.c): every cancel, and every finisher statement clearing
- * the lease of a cancelled row, that changed a row is treated as if the
- * connection broke after its commit. On the new connection each asks
- * txid_status of the transaction and, committed, sends the CANCELLED its
- * reply owed. A pending request (gateway-only A) and a running one (B,
- * which runs it and holds its client) each end with exactly one `error`
- * CANCELLED, and the row was cancelled once. */
+ * STREAMER_TEST_LOSE_CANCEL_REPLY=100 (read by tests/lib/streamerd-test.c,
+ * acted on in runtime/queue.c and runtime/worker.c): every cancel, and
+ * every finisher statement clearing the lease of a cancelled row, that
+ * changed a row is treated as if the connection broke after its commit.
+ * On the new connection each asks txid_status of the transaction and,
+ * committed, sends the CANCELLED its reply owed. A pending request
+ * (gateway-only A) and a running one (B, which runs it and holds its
+ * client) each end with exactly one `error` CANCELLED, and the row was
+ * cancelled once. */
 #include "e2e.h"
 
 static json_t *cancel(e2e_client *c, const char *rid)

@@ -16,16 +16,19 @@ $(FAKESRV): $(BUILD)/tests/lib/fakesrv.o $(BUILD)/tests/lib/fakereg.o $(LIBSTREA
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
 
-# streamerd-test: the real streamerd (runtime/main.c) with the test build's
-# registry (idl/ + tests/idl/, handlers/ + tests/handlers/), for the end to
-# end tests that need test-only actions (tests/4010-async-*.c).
+# streamerd-test: the real streamerd (runtime/main.c, which streamerd-test.c
+# wraps) with the test build's registry (idl/ + tests/idl/, handlers/ +
+# tests/handlers/), for the end to end tests that need test-only actions
+# (tests/4010-async-*.c). Its main also sets the test hooks of
+# runtime/testhooks.h from STREAMER_TEST_LOSE_* (tests/4018 to 4020);
+# streamerd never reads those.
 STREAMERD_TEST := $(BUILD)/tests/lib/streamerd-test
 
-$(STREAMERD_TEST): $(BUILD)/runtime/main.o $(TESTGEN_LIB) $(LIBSTREAMER)
+$(STREAMERD_TEST): $(BUILD)/tests/lib/streamerd-test.o $(TESTGEN_LIB) $(LIBSTREAMER)
 	$(call say,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/runtime/main.o $(TESTGEN_LIB) \
-		$(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(BUILD)/tests/lib/streamerd-test.o \
+		$(TESTGEN_LIB) $(LIBSTREAMER) $(PKG_LIBS) $(LDLIBS)
 
 TEST_DEPS += $(FAKESRV) $(TESTLIB) $(STREAMERD_TEST)
 ifneq ($(strip $(TEST_BINS)),)
