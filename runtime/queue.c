@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
 #include "queue.h"
 #include "testhooks.h"
 #include "worker.h"
@@ -648,6 +649,8 @@ static bool lose_cancel(st__queue *q)
 	int n = atomic_load(&q->lose_cancels);
 	while (n > 0 && !atomic_compare_exchange_weak(&q->lose_cancels, &n, n - 1)) {
 	}
+	if (n > 0)
+		st__log_warn("test hook", "lost=%s", "cancel reply");
 	return n > 0;
 }
 

@@ -40,6 +40,7 @@
 #include "db.h"
 #include "progress.h"
 #include "testhooks.h"
+#include "log.h"
 #include "worker.h"
 
 /* testhooks.h: off unless the test daemon sets it. */
@@ -631,6 +632,8 @@ static bool lose_reply(st__workers *w)
 	int n = atomic_load(&w->lose_replies);
 	while (n > 0 && !atomic_compare_exchange_weak(&w->lose_replies, &n, n - 1)) {
 	}
+	if (n > 0)
+		st__log_warn("test hook", "lost=%s", "finish reply");
 	return n > 0;
 }
 
@@ -750,6 +753,7 @@ static int finish_batch(st__workers *w, PGconn *c, struct fin_item *it, int n,
 	PGresult *cm = st__db_exec(c, "COMMIT", 0, NULL);
 	if (cm && PQntuples(r) > 0 && w->lose_cancels > 0) {
 		w->lose_cancels--; /* the test hook: as if the reply was lost */
+		st__log_warn("test hook", "lost=%s", "cancelled reply");
 		PQclear(cm);
 		cm = NULL; /* -1: the caller drops the connection */
 	}
@@ -1374,6 +1378,7 @@ static int claim(st__workers *w, int want)
 	}
 	if (PQntuples(r) > 0 && w->lose_claims > 0) { /* the test hook */
 		w->lose_claims--;
+		st__log_warn("test hook", "lost=%s", "claim reply");
 		PQclear(r);
 		w->claim_unknown = true;
 		return -1;

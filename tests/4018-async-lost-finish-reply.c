@@ -52,6 +52,8 @@ int main(void)
 
 	e2e_free(&c);
 	PQfinish(db);
+	ok(tsrv_log_has(&s, "\"lost\":\"finish reply\""),
+	   "the hook did lose finish replies (its log line)");
 	is_int(e2e_stop(&s), 0, "streamerd stops cleanly");
 	return done_testing();
 }

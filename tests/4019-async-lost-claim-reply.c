@@ -50,6 +50,8 @@ int main(void)
 
 	e2e_free(&c);
 	PQfinish(db);
+	ok(tsrv_log_has(&b, "\"lost\":\"claim reply\""),
+	   "the hook did lose claim replies (its log line)");
 	is_int(e2e_stop(&b), 0, "worker B stops cleanly");
 	is_int(e2e_stop(&s), 0, "gateway A stops cleanly");
 	return done_testing();

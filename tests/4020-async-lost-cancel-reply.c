@@ -51,6 +51,8 @@ int main(void)
 		   " locked_by IS NULL) FROM streamer.requests WHERE request_id = $1", rid),
 	   "cancelled 0 CANCELLED t", "psql: cancelled once, never attempted");
 	e2e_free(&c1);
+	ok(tsrv_log_has(&a, "\"lost\":\"cancel reply\""),
+	   "the hook did lose the cancel's reply (its log line)");
 	is_int(e2e_stop(&a), 0, "A stops cleanly");
 
 	/* 2. Running on B, whose client it is: the finisher's commit owes it. */
@@ -72,6 +74,8 @@ int main(void)
 
 	e2e_free(&c2);
 	PQfinish(db);
+	ok(tsrv_log_has(&b, "\"lost\":\"cancelled reply\""),
+	   "the hook did lose the finisher's cancelled reply (its log line)");
 	is_int(e2e_stop(&b), 0, "B stops cleanly");
 	return done_testing();
 }
