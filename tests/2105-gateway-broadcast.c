@@ -1,6 +1,6 @@
 /* Broadcast (runtime/broadcast.h) over real connections. This program is
  * both the client and, started again with ST_BCAST_SERVE=1, the server:
- * streamerd's daemon with a one-action registry whose handler `bcast`
+ * streamerd's daemon with one action (onereg.h) whose handler `bcast`
  * calls st__broadcast_{user,tenant,conns} and returns how many messages
  * were encoded. Two users in tenant t1 (ua with two connections, one of
  * them speaking FlatBuffers; ub), one in t2 (uc): each variant reaches
@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "../runtime/broadcast.h"
-#include "../runtime/daemon.h"
 #include "../runtime/envelope.h"
+#include "onereg.h"
 #include "tap.h"
 #include "wsclient.h"
 
@@ -76,12 +76,6 @@ static int bc_decode(st_json *j, void *out, st_arena *a, st_verr *e)
 	return r;
 }
 
-static void bc_encode_payload(const void *in, st_buf *b)
-{
-	(void)in;
-	st_buf_lit(b, "{}");
-}
-
 static void bc_encode_result(const void *in, st_buf *b)
 {
 	const bc_result *r = in;
@@ -125,13 +119,11 @@ static int bc_handler(st_req *req, const void *payload, void *result)
 	return ST_OK;
 }
 
-static const st_action bc_actions[] = {
-	{ .name = "bcast", .service = "test", .duration_ms = 10,
-	  .payload_size = sizeof(bc_payload), .result_size = sizeof(bc_result),
-	  .payload_decode_json = bc_decode, .payload_encode_json = bc_encode_payload,
-	  .result_encode_json = bc_encode_result, .handler = bc_handler },
+static const st_action bc_action = {
+	.name = "bcast", .payload_size = sizeof(bc_payload), .result_size = sizeof(bc_result),
+	.payload_decode_json = bc_decode, .result_encode_json = bc_encode_result,
+	.handler = bc_handler,
 };
-static const st_registry bc_registry = { .actions = bc_actions, .n_actions = 1 };
 
 /* --- the client side ----------------------------------------------------- */
 
@@ -272,7 +264,7 @@ static long long round_of(const char *name, const char *tag, const char *body,
 int main(int argc, char **argv)
 {
 	if (getenv("ST_BCAST_SERVE"))
-		return st__daemon_main(argc, argv, &bc_registry);
+		return onereg_main(argc, argv, &bc_action);
 	build_dir = getenv("ST_BUILD") ? getenv("ST_BUILD") : "build";
 	if (!getenv("ST_TMP") || !getenv("DATABASE_URL"))
 		skip_all("needs ST_TMP and DATABASE_URL (run under make test)");

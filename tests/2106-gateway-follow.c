@@ -1,8 +1,8 @@
 /* The protocol's order per async request, kept by the gateway for each
  * connection (runtime/follow.h) over real connections. This program is
  * both the client and, started again with ST_FOLLOW_SERVE=1, the server:
- * streamerd's daemon with one action, `replay`, whose handler posts a
- * scripted stream of events to a connection through the engine's
+ * streamerd's daemon with one action (onereg.h), `replay`, whose handler
+ * posts a scripted stream of events to a connection through the engine's
  * hand-off (st__sink_post, then st__gateway_post) as a retried attempt
  * and a late flush would: 302 requests at once on one connection, two of
  * which shared a slot of the old global guard table; each gets progress,
@@ -17,9 +17,9 @@
 
 #include <jansson.h>
 
-#include "../runtime/daemon.h"
 #include "../runtime/delivery.h"
 #include "../runtime/envelope.h"
+#include "onereg.h"
 #include "tap.h"
 #include "wsclient.h"
 
@@ -96,12 +96,6 @@ static int rp_decode(st_json *j, void *out, st_arena *a, st_verr *e)
 	return r;
 }
 
-static void rp_encode_payload(const void *in, st_buf *b)
-{
-	(void)in;
-	st_buf_lit(b, "{}");
-}
-
 static void rp_encode_result(const void *in, st_buf *b)
 {
 	const rp_result *r = in;
@@ -155,13 +149,11 @@ static int rp_handler(st_req *req, const void *payload, void *result)
 	return ST_OK;
 }
 
-static const st_action rp_actions[] = {
-	{ .name = "replay", .service = "test", .duration_ms = 10,
-	  .payload_size = sizeof(rp_payload), .result_size = sizeof(rp_result),
-	  .payload_decode_json = rp_decode, .payload_encode_json = rp_encode_payload,
-	  .result_encode_json = rp_encode_result, .handler = rp_handler },
+static const st_action rp_action = {
+	.name = "replay", .payload_size = sizeof(rp_payload), .result_size = sizeof(rp_result),
+	.payload_decode_json = rp_decode, .result_encode_json = rp_encode_result,
+	.handler = rp_handler,
 };
-static const st_registry rp_registry = { .actions = rp_actions, .n_actions = 1 };
 
 /* --- the client side ----------------------------------------------------- */
 
@@ -318,7 +310,7 @@ static void round_of(const char *name, wsc *trig, wsc *c, const char *id, bool b
 int main(int argc, char **argv)
 {
 	if (getenv("ST_FOLLOW_SERVE"))
-		return st__daemon_main(argc, argv, &rp_registry);
+		return onereg_main(argc, argv, &rp_action);
 	build_dir = getenv("ST_BUILD") ? getenv("ST_BUILD") : "build";
 	if (!getenv("ST_TMP") || !getenv("DATABASE_URL"))
 		skip_all("needs ST_TMP and DATABASE_URL (run under make test)");

@@ -1,12 +1,14 @@
 # tests/lib: shared test infrastructure. libtestlib.a (the WebSocket
-# client, HTTP GET and server launcher of wsclient.h) is linked into every
-# test program; fakesrv is streamerd with the hand-written registry of
-# fakereg.c. Works whether included before or after tests/tests.mk.
+# client, HTTP GET and server launcher of wsclient.h; the one-action
+# streamerd of onereg.h, for tests that are their own server) is linked
+# into every test program; fakesrv is streamerd with the hand-written
+# registry of fakereg.c. Works whether included before or after
+# tests/tests.mk.
 
 TESTLIB := $(BUILD)/tests/lib/libtestlib.a
 FAKESRV := $(BUILD)/tests/lib/fakesrv
 
-$(TESTLIB): $(BUILD)/tests/lib/wsclient.o
+$(TESTLIB): $(BUILD)/tests/lib/wsclient.o $(BUILD)/tests/lib/onereg.o
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
