@@ -257,17 +257,21 @@ bool st__pool_kick(st__pool *p)
 {
 	if (held != p)
 		return false;
-	if (p->nstage) {
+	if (p->nstage)
 		stage_flush(p);
-	} else if (N(p)) {
-		pthread_mutex_lock(&p->mu);
-		bool wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
-			    want_wake(p);
-		pthread_mutex_unlock(&p->mu);
-		if (wake)
-			pthread_cond_signal(&p->cv);
-	}
-	return N(p) > 0;
+	if (!N(p))
+		return false;
+	pthread_mutex_lock(&p->mu);
+	bool wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
+		    want_wake(p);
+	/* Worth another kick only while a sleeping worker could still be
+	 * woken: with every worker busy, the first to finish takes the
+	 * next job itself. */
+	bool again = N(p) && p->idle > p->waking;
+	pthread_mutex_unlock(&p->mu);
+	if (wake)
+		pthread_cond_signal(&p->cv);
+	return again;
 }
 
 st_arena *st__pool_arena(size_t max)

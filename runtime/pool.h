@@ -27,8 +27,9 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
  * A worker runs the jobs of a batch one after the other; another one is
  * woken by a kick that finds the queue has not moved for ST__POOL_STALL_NS
  * (a slow job is holding it up). st__pool_kick returns true while jobs are
- * waiting: then kick again within about that long, even with nothing else
- * to do, so that no job waits behind a slow one for longer. */
+ * waiting and a sleeping worker could take them: then kick again within
+ * about that long, even with nothing else to do, so that no job waits
+ * behind a slow one for longer. */
 #define ST__POOL_STALL_NS 200000
 void st__pool_hold(st__pool *p, bool on);
 bool st__pool_kick(st__pool *p);

@@ -79,6 +79,24 @@ int main(void)
 	is_int(atomic_load(&ran), 6, "all six ran");
 	ok(!st__pool_kick(p), "with nothing queued the kick says so");
 
+	/* Both workers busy with slow jobs, one more waiting: nobody to
+	 * wake, so the kick does not ask to be called again. */
+	atomic_store(&ran, 0);
+	st__pool_submit(p, slow, (void *)300L);
+	st__pool_submit(p, slow, (void *)300L);
+	st__pool_submit(p, fast, NULL);
+	st__pool_kick(p);
+	for (int64_t end = now_ms() + 2000; st__pool_busy(p) != 3 && now_ms() < end;)
+		usleep(1000);
+	usleep(1000);
+	int64_t t1 = now_ms();
+	bool again = true;
+	while (now_ms() - t1 < 100 && (again = st__pool_kick(p)))
+		usleep(100);
+	ok(!again, "every worker busy: the kick does not ask to come back");
+	kick_until(p, 3, 3000);
+	is_int(atomic_load(&ran), 3, "and the waiting job runs when a worker is free");
+
 	/* A batch of fast jobs, one kick: one worker runs them all (no
 	 * second wake-up for a batch that keeps moving). */
 	atomic_store(&ran, 0);
