@@ -26,7 +26,7 @@ typedef struct st__testhooks {
 	int lose_cancel_replies;
 } st__testhooks;
 
-/* Zero (defined in worker.c); only the test daemon writes it. */
+/* Zero (testhooks.c); only the test daemon writes it. */
 extern st__testhooks st__test_hooks;
 
 #endif

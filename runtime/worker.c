@@ -43,9 +43,6 @@
 #include "log.h"
 #include "worker.h"
 
-/* testhooks.h: off unless the test daemon sets it. */
-st__testhooks st__test_hooks;
-
 enum { STOP_NONE, STOP_REVOKED, STOP_TIMEOUT, STOP_SHUTDOWN };
 
 struct st__job {
