@@ -1,5 +1,7 @@
 /* The insert trigger: a NOTIFY reaches a listener after commit, none after
- * a rollback, and a batch of inserts in one transaction wakes it once. */
+ * a rollback, and a batch of inserts in one transaction wakes it once;
+ * rows inserted already claimed (processing) wake nobody, and a statement
+ * with both kinds wakes the listener once. */
 #include <poll.h>
 #include <stdlib.h>
 
@@ -68,8 +70,21 @@ int main(void)
 	is_int(wait_notifies(listener, "streamer_queue", 2000), 1,
 	       "a multi-row insert notifies once");
 
+	exec(writer, "INSERT INTO streamer.requests (request_id, action, user_id,"
+		     " tenant_id, status, locked_by, attempts) VALUES"
+		     " (gen_random_uuid(), 'a', 'u', 't', 'processing', 'n1', 1)");
+	is_int(wait_notifies(listener, "streamer_queue", 300), 0,
+	       "a row inserted claimed (processing) wakes nobody");
+
+	exec(writer, "INSERT INTO streamer.requests (request_id, action, user_id,"
+		     " tenant_id, status, locked_by, attempts) VALUES"
+		     " (gen_random_uuid(), 'a', 'u', 't', 'processing', 'n1', 1),"
+		     " (gen_random_uuid(), 'a', 'u', 't', 'pending', NULL, 0)");
+	is_int(wait_notifies(listener, "streamer_queue", 2000), 1,
+	       "claimed and pending rows in one statement notify once");
+
 	PGresult *r = PQexec(writer, "SELECT count(*) FROM streamer.requests");
-	is(PQgetvalue(r, 0, 0), "53", "the committed rows are there");
+	is(PQgetvalue(r, 0, 0), "56", "the committed rows are there");
 	PQclear(r);
 
 	PQfinish(listener);
