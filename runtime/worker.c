@@ -88,11 +88,12 @@ struct st__workers {
 	int n_finq;
 	int reserved;   /* run queue slots promised to st__workers_add */
 	int n_running;  /* handlers running */
+	bool room_wanted; /* the dispatcher found no room: wake it on some */
 	bool prog_kick;
 	double ewma_ms; /* handler run time, to decide on prefetching */
 	atomic_int stop_claims, stop_workers, stop_finisher, stop_flusher,
 		stop_dispatcher;
-	int wake[2]; /* pipe: a worker went idle */
+	int wake[2]; /* pipe: a thread is free for rows left unclaimed (room_wanted), or stop */
 	pthread_t dispatcher, finisher, flusher, *threads;
 	int n_threads;
 	bool started;
@@ -313,8 +314,13 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->runq && !atomic_load(&w->stop_workers)) {
-			if (write(w->wake[1], "", 1) < 0) {
-				/* full pipe: the dispatcher is awake anyway */
+			/* The dispatcher left rows unclaimed for want of a
+			 * free thread: tell it there is one. */
+			if (w->room_wanted) {
+				w->room_wanted = false;
+				if (write(w->wake[1], "", 1) < 0) {
+					/* full pipe: the dispatcher is awake anyway */
+				}
 			}
 			pthread_cond_wait(&w->work, &w->mu);
 		}
@@ -1281,6 +1287,7 @@ static int claim_want(st__workers *w)
 {
 	pthread_mutex_lock(&w->mu);
 	int want = room(w);
+	w->room_wanted = want <= 0;
 	if (want > w->cfg->batch_max)
 		want = w->cfg->batch_max;
 	pthread_mutex_unlock(&w->mu);
@@ -1333,8 +1340,8 @@ void st__workers_add(st__workers *w, const st__new_job *v, int n)
 		 * crashed worker's would be */
 	}
 	w->reserved -= n;
-	if (n)
-		pthread_cond_broadcast(&w->work);
+	for (int i = 0; i < n; i++) /* a thread per job, not all of them */
+		pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -1350,8 +1357,8 @@ static int take_rows(st__workers *w, PGresult *r)
 			job_enqueue(w, j);
 		/* else its lease runs out; rescued later */
 	}
-	if (got)
-		pthread_cond_broadcast(&w->work);
+	for (int i = 0; i < got; i++) /* a thread per job, not all of them */
+		pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->mu);
 	PQclear(r);
 	return got;
