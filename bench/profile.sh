@@ -4,14 +4,14 @@
 #   bench/profile.sh [streamerd|lws] [callgrind|sys]
 #
 # callgrind (the default): the server runs under valgrind --tool=callgrind;
-# after a warm-up, two closed loops of 100 connections (PROFILE_N1 and
+# after a warm-up, two closed loops of PROFILE_CONNS (100) connections (PROFILE_N1 and
 # PROFILE_N2 requests, default 2,000 and 22,000) are each bracketed by a
 # zero and a dump of the counters, so that connecting, the handshakes and
 # closing cancel out: (Ir of the long run - Ir of the short one) / (N2 -
 # N1) is user-space instructions per request, then the functions that
 # differ most (inclusive and self) with callgrind_annotate.
 #
-# sys: the server at full speed, PROFILE_SYS_N (200,000) requests over 100
+# sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
 # connections: its utime and stime per request from /proc, and system
 # calls and context switches per request from `perf stat` (tracepoints;
 # skipped when perf cannot read them). Times are only comparable within
@@ -29,7 +29,7 @@ build=${ST_BUILD:-build}
 n1=${PROFILE_N1:-2000}
 n2=${PROFILE_N2:-22000}
 nsys=${PROFILE_SYS_N:-200000}
-conns=100
+conns=${PROFILE_CONNS:-100}
 loadgen=$build/bench/loadgen
 tmp=$(mktemp -d /tmp/streamer-profile.XXXXXX)
 chmod 755 "$tmp"
