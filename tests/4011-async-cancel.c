@@ -80,7 +80,7 @@ int main(void)
 	   "gateway,worker", "two nodes: A the gateway, B the worker");
 	int from = c1.n;
 	e2e_submit(&c1, rid, "r1", "delay", "{\"ms\":8000,\"steps\":80}");
-	ok(e2e_wait(&c1, "progress", rid, NULL, 5000) != NULL, "B's progress arrives through A");
+	ok(e2e_wait(&c1, "progress", rid, NULL, 15000) != NULL, "B's progress arrives through A");
 	is(db_value(db, "SELECT n.role FROM streamer.requests r JOIN streamer.nodes n"
 		   " ON n.node_id = r.locked_by WHERE r.request_id = $1", rid),
 	   "worker", "the lease is B's");

@@ -44,7 +44,7 @@ int main(void)
 
 	char big[37];
 	e2e_submit(&cl, big, "b1", "big", "{\"size\":30000}");
-	f = e2e_wait_final(&cl, big, 10000);
+	f = e2e_wait_final(&cl, big, 20000);
 	const char *data = e2e_str(json_object_get(f, "data"), "data");
 	is_int(data ? strlen(data) : 0, 30000, "a 30000-byte result run by C arrives whole through A");
 	e2e_pump(&cl, 200);
