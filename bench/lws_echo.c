@@ -99,22 +99,6 @@ static int echo_receive(struct lws *wsi, struct echo_pss *s, void *in,
 	return rc;
 }
 
-/* Sends the oldest queued echo; -1 when the connection failed. */
-static int echo_send_head(struct lws *wsi, struct echo_pss *s)
-{
-	struct echo_msg *m = s->head;
-	int n = lws_write(wsi, m->buf + LWS_PRE, m->len,
-			  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (n < (int)m->len)
-		return -1;
-	s->head = m->next;
-	if (!s->head)
-		s->tail = NULL;
-	s->queued -= m->len;
-	free(m);
-	return 0;
-}
-
 static int echo_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			 void *user, void *in, size_t len)
 {
@@ -127,24 +111,25 @@ static int echo_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RECEIVE:
 		if (echo_receive(wsi, s, in, len) < 0)
 			return -1;
-		/* As streamerd does (conn_enqueue): an echo with nothing
-		 * queued before it and nothing unsent in lws goes out at once
-		 * (lws keeps what the socket does not take), without a
-		 * WRITEABLE round; the others wait for WRITEABLE. */
-		if (s->head && s->head == s->tail && !lws_partial_buffered(wsi) &&
-		    echo_send_head(wsi, s) < 0)
-			return -1;
-		if (s->head)
-			lws_callback_on_writable(wsi);
+		lws_callback_on_writable(wsi);
 		break;
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (!s->head)
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		struct echo_msg *m = s->head;
+		if (!m)
 			break;
-		if (echo_send_head(wsi, s) < 0)
+		int n = lws_write(wsi, m->buf + LWS_PRE, m->len,
+				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+		if (n < (int)m->len)
 			return -1;
+		s->head = m->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->queued -= m->len;
+		free(m);
 		if (s->head)
 			lws_callback_on_writable(wsi);
 		break;
+	}
 	case LWS_CALLBACK_CLOSED:
 		if (s)
 			echo_pss_free(s);

@@ -207,34 +207,12 @@ static void conn_free(conn *c)
 
 /* Queues m (a new reference is taken) to c; drops a connection whose queue
  * is over the limit. Service thread. */
-/* Writes m at once when nothing waits before it (queued here, or unsent
- * inside lws) and the connection is not closing: no WRITEABLE round (two
- * epoll_ctl and a loop pass) per message. lws keeps what the socket does
- * not take and sends it first; the next message then waits in the queue,
- * so the queue still bounds what a slow reader costs. */
-static bool write_now(conn *c, st__msg *m)
-{
-	if (c->oq_n || c->close_code || lws_partial_buffered(c->wsi))
-		return false;
-	int n = lws_write(c->wsi, m->data, m->len,
-			  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (n < (int)m->len) {
-		c->dead = true;
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-		return true;
-	}
-	st__metrics_out(m->type);
-	return true;
-}
-
 static void conn_enqueue(conn *c, st__msg *m)
 {
 	if (c->dead || !c->established)
 		return;
 	if (m->alt && m->alt->binary == atomic_load(&c->binary_mode))
 		m = m->alt;
-	if (write_now(c, m))
-		return;
 	if (c->oq_bytes + m->len > S.cfg->outbound_max || c->oq_n >= OUTQ_MSGS_MAX) {
 		st__logctx lc = { c->id, NULL, NULL };
 		st__log(ST__LOG_WARN, &lc, "slow reader dropped", "queued_bytes=%zu",
