@@ -14,4 +14,8 @@
  * duration_ms and a NULL payload_encode_json take the defaults above. */
 int onereg_main(int argc, char **argv, const st_action *a);
 
+/* On the client side: this program's path, to start it again as the
+ * server; skips the whole test when it does not run under make test. */
+const char *onereg_self(void);
+
 #endif
