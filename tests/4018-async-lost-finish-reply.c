@@ -21,20 +21,14 @@ int main(void)
 	char rid[37];
 	e2e_seq q;
 
-	e2e_submit(&c, rid, "l1", "delay", "{\"ms\":100,\"steps\":2}");
-	json_t *f = e2e_wait_final(&c, rid, 10000);
-	e2e_pump(&c, 500); /* a second final would show now */
-	ok(f != NULL, "the final message arrives although the finish reply was lost");
-	is(f ? e2e_str(f, "type") : "nothing", "complete", "it is complete");
-	ok(e2e_check(&c, 0, rid, true, &q), "ack, progress, exactly one final, nothing after");
-	is_int(q.finals, 1, "one final message");
+	e2e_one_delay(&c, rid, "the finish reply was lost");
 	is(db_value(db, "SELECT concat_ws(' ', status, attempts, result->>'slept_ms',"
 		   " locked_by IS NULL) FROM streamer.requests WHERE request_id = $1", rid),
 	   "completed 1 100 t", "psql: completed once, on the first attempt");
 
 	int from = c.n;
 	e2e_submit(&c, rid, "l2", "flaky", "{\"fail_times\":100}");
-	f = e2e_wait_final(&c, rid, 10000);
+	json_t *f = e2e_wait_final(&c, rid, 10000);
 	e2e_pump(&c, 500);
 	ok(e2e_check(&c, from, rid, true, &q), "retried twice, then exactly one final");
 	is(f ? e2e_code(f) : "nothing", "AT_BUSY", "the last error, AT_BUSY");

@@ -23,15 +23,8 @@ int main(void)
 	PGconn *db = db_open();
 	e2e_connect(&c, &s, "u1", "t1");
 	char rid[37];
-	e2e_seq q;
 
-	e2e_submit(&c, rid, "l1", "delay", "{\"ms\":100,\"steps\":2}");
-	json_t *f = e2e_wait_final(&c, rid, 10000);
-	e2e_pump(&c, 500); /* a second final would show now */
-	ok(f != NULL, "the final message arrives although the claim reply was lost");
-	is(f ? e2e_str(f, "type") : "nothing", "complete", "it is complete");
-	ok(e2e_check(&c, 0, rid, true, &q), "ack, progress, exactly one final, nothing after");
-	is_int(q.finals, 1, "one final message");
+	e2e_one_delay(&c, rid, "the claim reply was lost");
 	is(db_value(db, "SELECT concat_ws(' ', status, attempts, max_attempts,"
 		   " result->>'slept_ms', locked_by IS NULL)"
 		   " FROM streamer.requests WHERE request_id = $1", rid),

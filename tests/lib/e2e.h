@@ -433,6 +433,22 @@ static inline const char *e2e_submit(e2e_client *c, char rid[37], const char *id
 	return rid;
 }
 
+/* One `delay` of 100 ms in 2 steps (client id l1) through a fault that
+ * `what` names: four checks, that its final message arrives anyway,
+ * complete, after the ack and progress, exactly once. rid gets its id. */
+static inline void e2e_one_delay(e2e_client *c, char rid[37], const char *what)
+{
+	int from = c->n;
+	e2e_seq q;
+	e2e_submit(c, rid, "l1", "delay", "{\"ms\":100,\"steps\":2}");
+	json_t *f = e2e_wait_final(c, rid, 10000);
+	e2e_pump(c, 500); /* a second final would show now */
+	ok(f != NULL, "the final message arrives although %s", what);
+	is(f ? e2e_str(f, "type") : "nothing", "complete", "it is complete");
+	ok(e2e_check(c, from, rid, true, &q), "ack, progress, exactly one final, nothing after");
+	is_int(q.finals, 1, "one final message");
+}
+
 /* --- the database --------------------------------------------------------- */
 
 /* Waits until the query's value is `want` (up to ms); the last value. */
