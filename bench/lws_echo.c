@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
 #include <libwebsockets.h>
 
 #define ECHO_MAX_MSG	(16u << 20)	/* largest message reassembled */
@@ -169,14 +168,7 @@ int main(int argc, char **argv)
 	info.iface = "127.0.0.1";
 	info.protocols = protocols;
 	info.max_http_header_data = 16384;
-	/* The event loop streamerd uses (runtime/server.c): libev over
-	 * epoll, run one pass at a time from here, so that the two servers
-	 * differ only in what they do with a message. */
-	struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL);
-	void *loops[1] = { loop };
-	info.options |= LWS_SERVER_OPTION_LIBEV;
-	info.foreign_loops = loops;
-	context = loop ? lws_create_context(&info) : NULL;
+	context = lws_create_context(&info);
 	if (!context) {
 		fprintf(stderr, "lws_echo: cannot listen on 127.0.0.1:%ld\n", port);
 		return 1;
@@ -186,8 +178,8 @@ int main(int argc, char **argv)
 	printf("lws_echo: listening on 127.0.0.1:%ld\n", port);
 	fflush(stdout);
 	while (!stopping)
-		ev_run(loop, EVRUN_ONCE);
+		if (lws_service(context, 0) < 0)
+			break;
 	lws_context_destroy(context);
-	ev_loop_destroy(loop);
 	return 0;
 }

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <ev.h>
 #include <libwebsockets.h>
 
 #include "event.h"
@@ -114,13 +113,12 @@ static struct {
 	 * a drain (st__server_run), so a post needs no lws_cancel_service
 	 * (a write, then a read and a pass of its own). */
 	atomic_bool in_pass;
-	struct ev_loop *loop; /* the event loop lws runs in */
 	/* stopping */
 	atomic_bool stop_asked;
 	bool draining, closing, done;
 	int64_t drain_deadline_ns;
-	ev_timer drain_timer; /* drain_check, every 50 ms while draining */
-	ev_timer kick_timer;  /* a pass while pool jobs wait (st__server_run) */
+	lws_sorted_usec_list_t drain_sul; /* drain_check, every 50 ms */
+	lws_sorted_usec_list_t kick_sul;  /* a pass while pool jobs wait */
 } S;
 
 static int64_t mono_ns(void)
@@ -655,8 +653,9 @@ static int on_writable(struct lws *wsi, conn *c)
 
 /* --- stopping ---------------------------------------------------------------- */
 
-static void drain_check(void)
+static void drain_check(lws_sorted_usec_list_t *sul)
 {
+	(void)sul;
 	int64_t now = mono_ns();
 	bool quiet = st__pool_busy(S.pool) == 0;
 	pthread_mutex_lock(&S.obox_mu);
@@ -676,16 +675,10 @@ static void drain_check(void)
 	}
 	if (S.closing && (S.all == NULL || now > S.drain_deadline_ns)) {
 		S.done = true;
-		ev_timer_stop(S.loop, &S.drain_timer);
+		lws_cancel_service(S.ctx);
+		return;
 	}
-}
-
-static void drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	(void)loop;
-	(void)t;
-	(void)revents;
-	drain_check();
+	lws_sul_schedule(S.ctx, 0, &S.drain_sul, drain_check, 50 * LWS_US_PER_MS);
 }
 
 static void drain_start(void)
@@ -695,9 +688,7 @@ static void drain_start(void)
 	S.draining = true;
 	st__log_info("draining", "connections=%zu", S.n_conns);
 	S.drain_deadline_ns = mono_ns() + (int64_t)S.cfg->drain_ms * 1000000;
-	ev_timer_init(&S.drain_timer, drain_tick, 0.05, 0.05);
-	ev_timer_start(S.loop, &S.drain_timer);
-	drain_check();
+	drain_check(&S.drain_sul);
 }
 
 void st__server_stop(void)
@@ -961,24 +952,10 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.vhost_name = "streamer";
 	info.timeout_secs = 30;
-	/* libev's epoll instead of lws's own poll(): poll() scans every
-	 * socket on each pass, which at a few requests per pass costs more
-	 * than the requests. The loop is ours (foreign to lws), so that each
-	 * pass returns here (st__server_run). */
-	S.loop = ev_loop_new(EVBACKEND_EPOLL);
-	if (!S.loop) {
-		snprintf(err, errlen, "cannot create the event loop (libev)");
-		return -1;
-	}
-	void *loops[1] = { S.loop };
-	info.options |= LWS_SERVER_OPTION_LIBEV;
-	info.foreign_loops = loops;
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
 		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
 			 cfg->listen_port);
-		ev_loop_destroy(S.loop);
-		S.loop = NULL;
 		return -1;
 	}
 	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
@@ -988,8 +965,6 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 			 cfg->listen_port);
 		lws_context_destroy(S.ctx);
 		S.ctx = NULL;
-		ev_loop_destroy(S.loop);
-		S.loop = NULL;
 		return -1;
 	}
 	pthread_mutex_lock(&S.obox_mu);
@@ -1005,11 +980,9 @@ int st__server_port(void)
 }
 
 /* Ends a loop pass, for st__server_run to kick the pool. */
-static void kick_tick(struct ev_loop *loop, ev_timer *t, int revents)
+static void kick_tick(lws_sorted_usec_list_t *sul)
 {
-	(void)loop;
-	(void)t;
-	(void)revents;
+	(void)sul;
 }
 
 int st__server_run(void)
@@ -1019,17 +992,19 @@ int st__server_run(void)
 	 * queued wake the workers once, after it. */
 	if (S.pool)
 		st__pool_hold(S.pool, true);
-	ev_timer_init(&S.kick_timer, kick_tick, ST__POOL_STALL_NS / 1e9, 0.);
 	while (!S.done) {
-		ev_run(S.loop, EVRUN_ONCE);
+		int r = lws_service(S.ctx, 0);
 		/* Jobs still waiting: come back soon even if nothing happens,
 		 * for the pool to see whether a slow job holds them up. */
-		if (S.pool && st__pool_kick(S.pool) && !ev_is_active(&S.kick_timer))
-			ev_timer_start(S.loop, &S.kick_timer);
+		if (S.pool && st__pool_kick(S.pool))
+			lws_sul_schedule(S.ctx, 0, &S.kick_sul, kick_tick,
+					 ST__POOL_STALL_NS / 1000);
 		/* Answers that came in during the pass: queued now, they are
 		 * written in the next pass, with whatever wakes it, instead of
 		 * after a pass of their own for the wake-up they posted. */
 		outbox_drain();
+		if (r < 0)
+			break;
 	}
 	if (S.pool)
 		st__pool_hold(S.pool, false);
@@ -1042,14 +1017,10 @@ void st__server_destroy(void)
 	S.accepting = false;
 	pthread_mutex_unlock(&S.obox_mu);
 	if (S.ctx) {
+		lws_sul_cancel(&S.drain_sul);
+		lws_sul_cancel(&S.kick_sul);
 		lws_context_destroy(S.ctx);
 		S.ctx = NULL;
-	}
-	if (S.loop) {
-		ev_timer_stop(S.loop, &S.drain_timer);
-		ev_timer_stop(S.loop, &S.kick_timer);
-		ev_loop_destroy(S.loop);
-		S.loop = NULL;
 	}
 	/* Frees what raced with the end; later posts are refused (the
 	 * mutexes stay valid for them). */
