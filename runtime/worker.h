@@ -7,6 +7,10 @@
 #ifndef STREAMER_WORKER_H
 #define STREAMER_WORKER_H
 
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
 #include "async.h"
 #include "queue.h"
 
@@ -66,5 +70,13 @@ int st__job_attempt(const st__job *j); /* 1 for the first */
 int st__job_progress(st__job *j, double pct, const char *msg);
 /* st_cancelled: true in the same cases. */
 bool st__job_stopped(const st__job *j);
+
+/* --- Seen by tests -------------------------------------------------------
+ * The statements the finisher and the progress flusher run prepared,
+ * NULL-terminated, and how their connections are made: every plan of each
+ * must reach streamer.requests through its primary key only (worker.c,
+ * "Plans"). */
+extern const char *const st__keyed_sql[];
+PGconn *st__keyed_connect(const char *conninfo, bool *warned);
 
 #endif
