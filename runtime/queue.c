@@ -490,6 +490,10 @@ static void hand_over(struct qthread *t)
 static void finish_batch(struct qthread *t)
 {
 	st__queue *q = t->q;
+	if (st__test_hooks.delay_acks_ms > 0) { /* testhooks.h */
+		st__log_warn("test hook", "delayed=%s", "acks");
+		st__sleep_unless(st__test_hooks.delay_acks_ms, &(atomic_int){ 0 });
+	}
 	post_acks(t);
 	hand_over(t);
 	pthread_mutex_lock(&q->mu);

@@ -24,6 +24,11 @@ typedef struct st__testhooks {
 	 * and, N more, commits of SQL_CANCELLED that changed rows (worker.c,
 	 * lose_cancels; the case struct fin_lost exists for). */
 	int lose_cancel_replies;
+	/* Milliseconds the submitter waits between a batch's commit and its
+	 * acknowledgments (queue.c, finish_batch): long enough for another
+	 * process to run the request and send its events first, the case
+	 * the ack_wait in worker.c's on_node_event exists for. */
+	int delay_acks_ms;
 } st__testhooks;
 
 /* Zero (testhooks.c); only the test daemon writes it. */

@@ -1225,6 +1225,9 @@ static void on_node_event(st__workers *w, const char *payload)
 {
 	st__event_msg m;
 	if (st__event_decode(payload, &m) == 0) {
+		/* A request this process accepted may have run elsewhere before
+		 * its acknowledgment was posted here: the ack goes first. */
+		st__queue_ack_wait(w->q, m.ev.request_id);
 		if (!m.ref) {
 			st__sink_post(&w->cfg->sink, &m.ev);
 		} else if (w->n_refs < REFS_MAX) {
@@ -1285,6 +1288,7 @@ static void serve_refs(st__workers *w)
 #undef V
 		strcpy(ev.request_id, f->request_id);
 		strcpy(ev.connection_id, f->connection_id);
+		st__queue_ack_wait(w->q, ev.request_id); /* see on_node_event */
 		st__sink_post(&w->cfg->sink, &ev);
 		PQclear(r);
 	}

@@ -7,7 +7,9 @@
  *   STREAMER_TEST_LOSE_CLAIM_REPLY=N   lose_claim_replies
  *   STREAMER_TEST_LOSE_CANCEL_REPLY=N  lose_cancel_replies
  * each: the first N such operations are treated as if the connection
- * broke after their COMMIT (tests/4018, 4019, 4020). Unset is 0, off. */
+ * broke after their COMMIT (tests/4018, 4019, 4020); and
+ *   STREAMER_TEST_DELAY_ACKS_MS=N      delay_acks_ms (tests/4021).
+ * Unset is 0, off. */
 #include <stdlib.h>
 
 #include "testhooks.h"
@@ -32,5 +34,6 @@ int main(int argc, char **argv)
 		hook("STREAMER_TEST_LOSE_CLAIM_REPLY");
 	st__test_hooks.lose_cancel_replies =
 		hook("STREAMER_TEST_LOSE_CANCEL_REPLY");
+	st__test_hooks.delay_acks_ms = hook("STREAMER_TEST_DELAY_ACKS_MS");
 	return streamerd_main(argc, argv);
 }
