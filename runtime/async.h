@@ -89,6 +89,7 @@ typedef struct st__submit {
 	const char *connection_id;  /* who follows the request */
 	const char *payload_json;   /* the validated payload as JSON */
 	size_t payload_len;
+	bool binary;                /* the request came as FlatBuffers */
 } st__submit;
 
 typedef struct st__submit_result {

@@ -16,6 +16,12 @@ typedef enum st__event_kind {
 	ST__EV_ERROR,    /* error_code / error_message */
 } st__event_kind;
 
+/* The format of the request an event belongs to, when the poster knows it
+ * (the acknowledgment's, from the request itself); the gateway remembers
+ * it per request (follow.h) so that every event of a FlatBuffers request
+ * is FlatBuffers, whatever else the connection sends meanwhile. */
+enum { ST__EVFMT_UNKNOWN, ST__EVFMT_JSON, ST__EVFMT_FB };
+
 typedef struct st__event {
 	st__event_kind kind;
 	char request_id[37];      /* canonical uuid text */
@@ -26,6 +32,7 @@ typedef struct st__event {
 	const char *message;      /* PROGRESS message, or NULL */
 	int64_t timestamp_ms;     /* Unix ms */
 	uint32_t estimated_duration_ms; /* ACK */
+	uint8_t format;           /* ACK: the request's format, ST__EVFMT_* */
 	const char *result_json;  /* COMPLETE: the result as JSON text */
 	const char *error_code;   /* ERROR */
 	const char *error_message;

@@ -10,6 +10,7 @@
 struct st__follow_ent {
 	char request_id[37];  /* "" when the slot is free */
 	bool final;           /* the final message went out */
+	uint8_t format;       /* the request's (ST__EVFMT_*), when known */
 	uint32_t hash;
 	double pct;           /* the highest percentage sent */
 	uint64_t used;        /* clock of the last event */
@@ -108,7 +109,7 @@ static int make_room(st__follow *f)
 }
 
 bool st__follow_event(st__follow *f, st__event_kind kind, const char *request_id,
-		      double *pct)
+		      double *pct, uint8_t *format)
 {
 	uint32_t h = hash_rid(request_id);
 	st__follow_ent *e = f->cap ? &f->v[probe(f, request_id, h)] : NULL;
@@ -116,7 +117,7 @@ bool st__follow_event(st__follow *f, st__event_kind kind, const char *request_id
 		if (e->final)
 			return false;
 	} else {
-		if (kind == ST__EV_ACK)
+		if (kind == ST__EV_ACK && !*format)
 			return true;
 		size_t len = strlen(request_id);
 		if (len >= sizeof e->request_id || make_room(f) < 0)
@@ -125,10 +126,15 @@ bool st__follow_event(st__follow *f, st__event_kind kind, const char *request_id
 		memcpy(e->request_id, request_id, len + 1);
 		e->hash = h;
 		e->final = false;
-		e->pct = *pct;
+		e->format = ST__EVFMT_UNKNOWN;
+		e->pct = kind == ST__EV_ACK ? 0 : *pct;
 		f->n++;
 	}
 	e->used = ++f->clock;
+	if (kind == ST__EV_ACK && *format)
+		e->format = *format;
+	else if (e->format)
+		*format = e->format;
 	if (kind == ST__EV_PROGRESS) {
 		if (*pct < e->pct)
 			*pct = e->pct;

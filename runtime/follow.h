@@ -35,11 +35,12 @@ void st__follow_fini(st__follow *f);
 /* Decides what becomes of an event of `kind` for `request_id`, and
  * remembers it: false to drop it (the final message already went out);
  * true to send it, with *pct (progress) raised to the highest percentage
- * already sent when it was lower. A progress or final event takes an
- * entry (when memory runs out the event passes unguarded); an ack never
- * does. */
+ * already sent when it was lower, and *format (ST__EVFMT_*) set to the
+ * request's format when it is known. A progress or final event takes an
+ * entry (when memory runs out the event passes unguarded), and so does an
+ * ack that brings the request's format (stored from *format). */
 bool st__follow_event(st__follow *f, st__event_kind kind, const char *request_id,
-		      double *pct);
+		      double *pct, uint8_t *format);
 
 /* How many requests are remembered (tests). */
 uint32_t st__follow_count(const st__follow *f);

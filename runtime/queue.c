@@ -39,6 +39,7 @@ struct sub {
 	uint32_t timeout_ms, duration_ms;
 	int64_t deadline; /* monotonic ms: give up committing after */
 	bool claimed;     /* inserted as processing, for this process to run */
+	bool binary;      /* the request came as FlatBuffers */
 	st__submit_cb cb;
 	void *ud;
 	/* outcome */
@@ -199,6 +200,7 @@ int st__queue_submit(st__queue *q, const st__submit *s, st__submit_cb cb,
 					      : q->cfg->default_timeout_ms;
 	b->duration_ms = s->action->duration_ms;
 	b->deadline = st__mono_ms() + q->cfg->submit_deadline_ms;
+	b->binary = s->binary;
 	b->cb = cb;
 	b->ud = ud;
 
@@ -451,6 +453,7 @@ static void post_acks(struct qthread *t)
 			.action = s->action,
 			.timestamp_ms = now,
 			.estimated_duration_ms = s->duration_ms,
+			.format = s->binary ? ST__EVFMT_FB : ST__EVFMT_JSON,
 		};
 		strcpy(ev.request_id, s->request_id);
 		strcpy(ev.connection_id, s->connection_id);

@@ -681,6 +681,7 @@ static void job_async(job *jb, const void *payload)
 		.connection_id = jb->conn_id,
 		.payload_json = pj.data ? pj.data : "{}",
 		.payload_len = pj.data ? pj.len : 2,
+		.binary = jb->format == ST__FMT_FB,
 	};
 	if (st__async_submit(R.async, &s, async_done, ac) < 0) {
 		free(ac);

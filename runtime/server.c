@@ -34,10 +34,16 @@ typedef struct conn {
 	bool established;
 	bool dead;               /* being dropped: queue nothing more */
 	/* The format of the client's last message: answers to a message go
-	 * in its own format, but async events and broadcasts follow the
-	 * connection, so they use the format it spoke last (a resumed
-	 * request follows the format of the `status` that resumed it). */
+	 * in its own format; async events go in their request's (known from
+	 * its acknowledgment, deliver_event), else, like broadcasts, in the
+	 * format the connection spoke last (a resumed request follows the
+	 * format of the `status` that resumed it). */
 	atomic_bool binary_mode;
+	/* The client has sent both formats: its events may need encoding
+	 * again in their request's format (st__gateway_post). `spoke`: it
+	 * has sent a message (service thread only). */
+	atomic_bool mixed;
+	bool spoke;
 	/* reassembly of one message */
 	char *rx;
 	size_t rx_len, rx_cap;
@@ -265,9 +271,12 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 /* Delivers an async event on the service thread, through its connection's
  * guard (follow.h): an event after the request's final message is
  * dropped; progress below what the connection was sent (a retried attempt
- * restarts from the row's progress, which lags) is sent raised to it,
- * encoded again from `ev` (m was encoded when it was posted). Borrows ev
- * and m; ev->percentage may be changed. */
+ * restarts from the row's progress, which lags) is sent raised to it; and
+ * every event goes in its request's format when the connection knows it
+ * (from the acknowledgment), whatever the client sent since. In those
+ * cases it is encoded again from `ev` (m was encoded when it was posted,
+ * in the format the connection spoke then). Borrows ev and m;
+ * ev->percentage may be changed. */
 static void deliver_event(st__event *ev, st__msg *m)
 {
 	pthread_mutex_lock(&S.conn_mu);
@@ -276,19 +285,25 @@ static void deliver_event(st__event *ev, st__msg *m)
 	if (!c || c->dead || !c->established)
 		return;
 	double pct = ev->percentage;
-	if (!st__follow_event(&c->follow, ev->kind, ev->request_id, &pct)) {
+	uint8_t fmt = ev->format;
+	if (!st__follow_event(&c->follow, ev->kind, ev->request_id, &pct, &fmt)) {
 		st__logctx lc = { c->id, ev->request_id, NULL };
 		st__log(ST__LOG_DEBUG, &lc, "event after the final message dropped",
 			"kind=%s", ev->kind == ST__EV_PROGRESS ? "progress"
 				   : ev->kind == ST__EV_ACK ? "ack" : "final");
 		return;
 	}
-	if (pct == ev->percentage) {
+	bool binary = fmt ? fmt == ST__EVFMT_FB : m->binary;
+	/* A copy made before the client mixed formats has no strings but a
+	 * progress message's (event_copy): such an event goes as encoded. */
+	if (binary != m->binary && ev->kind != ST__EV_PROGRESS && !ev->action)
+		binary = m->binary;
+	if (pct == ev->percentage && binary == m->binary) {
 		conn_enqueue(c, m);
 		return;
 	}
 	ev->percentage = pct;
-	st__msg *r = st__router_event_msg(ev, m->binary ? ST__FMT_FB : ST__FMT_JSON);
+	st__msg *r = st__router_event_msg(ev, binary ? ST__FMT_FB : ST__FMT_JSON);
 	if (r) {
 		conn_enqueue(c, r);
 		st__msg_unref(r);
@@ -396,16 +411,17 @@ void st__server_send(const char *conn_id, st__msg *m)
 	st__server_post(ST__TO_CONN, conn_id, NULL, m);
 }
 
-/* A copy of `ev` in one allocation (free() it), with the strings a
- * progress message is encoded from again (deliver_event); the other
- * kinds keep only the fixed fields. NULL on OOM. */
-static st__event *event_copy(const st__event *ev)
+/* A copy of `ev` in one allocation (free() it), with the strings the
+ * event may be encoded from again (deliver_event): a progress message's,
+ * or with `all` every one; otherwise only the fixed fields. NULL on OOM. */
+static st__event *event_copy(const st__event *ev, bool all)
 {
 	bool progress = ev->kind == ST__EV_PROGRESS;
-	const char *src[3] = { ev->client_id, ev->action, ev->message };
-	size_t len[3], total = sizeof *ev;
-	for (int i = 0; i < 3; i++) {
-		len[i] = progress && src[i] ? strlen(src[i]) + 1 : 0;
+	const char *src[6] = { ev->client_id, ev->action, ev->message,
+			       ev->result_json, ev->error_code, ev->error_message };
+	size_t len[6], total = sizeof *ev;
+	for (int i = 0; i < 6; i++) {
+		len[i] = (all || (progress && i < 3)) && src[i] ? strlen(src[i]) + 1 : 0;
 		total += len[i];
 	}
 	st__event *e = malloc(total);
@@ -414,9 +430,10 @@ static st__event *event_copy(const st__event *ev)
 	*e = *ev;
 	e->client_id = e->action = e->message = NULL;
 	e->result_json = e->error_code = e->error_message = NULL;
-	const char **dst[3] = { &e->client_id, &e->action, &e->message };
+	const char **dst[6] = { &e->client_id, &e->action, &e->message,
+				&e->result_json, &e->error_code, &e->error_message };
 	char *p = (char *)(e + 1);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 6; i++)
 		if (len[i]) {
 			*dst[i] = memcpy(p, src[i], len[i]);
 			p += len[i];
@@ -431,14 +448,16 @@ int st__gateway_post(const st__event *ev)
 {
 	pthread_mutex_lock(&S.conn_mu);
 	conn *c = conn_find(ev->connection_id);
-	bool binary = c && atomic_load(&c->binary_mode);
+	bool binary = ev->format ? ev->format == ST__EVFMT_FB
+				 : c && atomic_load(&c->binary_mode);
+	bool mixed = c && atomic_load(&c->mixed);
 	pthread_mutex_unlock(&S.conn_mu);
 	if (!c)
 		return -1;
 	st__msg *m = st__router_event_msg(ev, binary ? ST__FMT_FB : ST__FMT_JSON);
 	if (!m)
 		return 0; /* OOM: accepted and lost, like a dropped frame */
-	st__event *copy = event_copy(ev);
+	st__event *copy = event_copy(ev, mixed);
 	if (!copy) /* OOM: sent unguarded rather than lost */
 		return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
 	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
@@ -602,7 +621,9 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
 	atomic_store_explicit(&S.in_pass, true, memory_order_relaxed);
 	if (rate_ok(c, now, binary, &close)) {
-		atomic_store(&c->binary_mode, binary);
+		if (atomic_exchange(&c->binary_mode, binary) != binary && c->spoke)
+			atomic_store(&c->mixed, true);
+		c->spoke = true;
 		st__router_conn rc = { c->id, &c->claims, now };
 		st__router_dispatch(&rc, msg, mlen, binary);
 	}

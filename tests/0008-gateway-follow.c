@@ -1,6 +1,7 @@
 /* The gateway's per-connection guard (runtime/follow.h): progress below
  * what was sent is raised, nothing passes after the final message, an ack
- * takes no entry; two requests that shared a slot of the old global table
+ * takes no entry unless it brings the request's format, which the
+ * request's later events then carry; two requests that shared a slot of the old global table
  * (FNV-1a of request and connection ids, modulo 4096) keep their own
  * percentages; the table stops at ST__FOLLOW_MAX, forgetting the request
  * with the oldest event; and a long random run agrees with a plain model
@@ -30,7 +31,8 @@ static unsigned old_slot(const char *rid, const char *conn)
 
 static double progress(st__follow *f, const char *rid, double pct, bool *sent)
 {
-	*sent = st__follow_event(f, ST__EV_PROGRESS, rid, &pct);
+	uint8_t fmt = ST__EVFMT_UNKNOWN;
+	*sent = st__follow_event(f, ST__EV_PROGRESS, rid, &pct, &fmt);
 	return pct;
 }
 
@@ -46,6 +48,7 @@ int main(void)
 {
 	st__follow f;
 	bool sent;
+	uint8_t fmt = ST__EVFMT_UNKNOWN;
 	st__follow_init(&f);
 
 	/* Two requests that collide in the old table, on one connection. */
@@ -68,26 +71,55 @@ int main(void)
 	is_int(st__follow_count(&f), 2, "two requests remembered");
 
 	double pct = 100;
-	ok(st__follow_event(&f, ST__EV_COMPLETE, a, &pct), "A's final message is sent");
+	ok(st__follow_event(&f, ST__EV_COMPLETE, a, &pct, &fmt), "A's final message is sent");
 	progress(&f, a, 90, &sent);
 	ok(!sent, "a progress after A's final message is dropped");
 	pct = 0;
-	ok(!st__follow_event(&f, ST__EV_ERROR, a, &pct), "so is a second final message");
-	ok(!st__follow_event(&f, ST__EV_ACK, a, &pct), "and an ack");
+	ok(!st__follow_event(&f, ST__EV_ERROR, a, &pct, &fmt), "so is a second final message");
+	ok(!st__follow_event(&f, ST__EV_ACK, a, &pct, &fmt), "and an ack");
 	ok(progress(&f, b, 50, &sent) == 50 && sent, "B is not affected");
 	pct = 0;
-	ok(st__follow_event(&f, ST__EV_ERROR, b, &pct), "B's final message is sent");
+	ok(st__follow_event(&f, ST__EV_ERROR, b, &pct, &fmt), "B's final message is sent");
 
 	char c[37];
 	rid_of(999999, c);
 	pct = 0;
-	ok(st__follow_event(&f, ST__EV_ACK, c, &pct), "an ack for a new request is sent");
+	ok(st__follow_event(&f, ST__EV_ACK, c, &pct, &fmt), "an ack for a new request is sent");
 	is_int(st__follow_count(&f), 2, "  and takes no entry");
 	pct = 100;
-	ok(st__follow_event(&f, ST__EV_COMPLETE, c, &pct),
+	ok(st__follow_event(&f, ST__EV_COMPLETE, c, &pct, &fmt),
 	   "a final message with no progress before it is sent");
 	progress(&f, c, 10, &sent);
 	ok(!sent, "  and what follows it is dropped");
+	is_int(fmt, ST__EVFMT_UNKNOWN, "none of these knew a format");
+
+	/* The request's format, from its acknowledgment. */
+	char d[37], e[37];
+	rid_of(1000001, d);
+	rid_of(1000002, e);
+	unsigned before = st__follow_count(&f);
+	pct = 0;
+	fmt = ST__EVFMT_FB;
+	ok(st__follow_event(&f, ST__EV_ACK, d, &pct, &fmt), "an ack bringing FlatBuffers is sent");
+	is_int(st__follow_count(&f), before + 1, "  and takes an entry");
+	fmt = ST__EVFMT_JSON;
+	ok(st__follow_event(&f, ST__EV_ACK, e, &pct, &fmt), "an ack bringing JSON is sent");
+	pct = 40;
+	fmt = ST__EVFMT_UNKNOWN;
+	ok(st__follow_event(&f, ST__EV_PROGRESS, d, &pct, &fmt) && pct == 40,
+	   "the first request's progress is sent as it is");
+	is_int(fmt, ST__EVFMT_FB, "  in FlatBuffers");
+	fmt = ST__EVFMT_UNKNOWN;
+	pct = 100;
+	ok(st__follow_event(&f, ST__EV_COMPLETE, e, &pct, &fmt), "the second's final message is sent");
+	is_int(fmt, ST__EVFMT_JSON, "  in JSON");
+	fmt = ST__EVFMT_UNKNOWN;
+	pct = 100;
+	ok(st__follow_event(&f, ST__EV_COMPLETE, d, &pct, &fmt) && fmt == ST__EVFMT_FB,
+	   "the first's final message in FlatBuffers");
+	fmt = ST__EVFMT_UNKNOWN;
+	pct = 0;
+	ok(!st__follow_event(&f, ST__EV_PROGRESS, d, &pct, &fmt), "  and nothing after it");
 	st__follow_fini(&f);
 
 	/* The bound: 5000 requests, each with one progress (i + 1). */
@@ -155,7 +187,8 @@ int main(void)
 		}
 		char r[37];
 		rid_of(id, r);
-		bool s = st__follow_event(&f, k, r, &got);
+		uint8_t none = ST__EVFMT_UNKNOWN;
+		bool s = st__follow_event(&f, k, r, &got, &none);
 		drops += !s;
 		if (s != want_sent || got != want || st__follow_count(&f) != n) {
 			diag("step %d: request %u kind %d: sent %d pct %g count %u;"

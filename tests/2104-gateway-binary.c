@@ -3,8 +3,9 @@
  * router's errors as binary ErrorInfo, corrupted envelopes (every
  * truncation, bit flips, garbage) answered or closed but never a crash,
  * the async `delay` (acknowledgment, progress, complete) all binary, then
- * status and list with RequestState data, and JSON again on the same
- * connection. */
+ * status and list with RequestState data, JSON again on the same
+ * connection, and async requests that keep their own format while the
+ * client switches (a JSON ping after a binary delay, and back). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -367,6 +368,81 @@ int main(void)
 	char *txt = wsc_recv_text(&c, 5000);
 	ok(txt && strstr(txt, "\"response\""), "a JSON request on the same connection gets JSON");
 	free(txt);
+
+	/* Mixed: each async request's events keep its own format, whatever
+	 * the client sends meanwhile; the ping between is answered in its. */
+	{
+		st_fbb_init(&pb, 1 << 16);
+		demo_delay_payload dp2 = { .ms = 300, .steps = 3 };
+		st_fbb_finish(&pb, demo_delay_payload_encode_fb(&pb, &dp2), NULL, &pp, &pn);
+		st__env d2 = { .id = ST_STR("d-2"), .action = ST_STR("delay"),
+			       .has_payload = true, .payload = { pp, pn } };
+		req = build(&d2, &n);
+		st_fbb_fini(&pb);
+		wsc_send_frame(&c, WS_BIN, true, req, n);
+		free(req);
+		wsc_send_text(&c, "{\"type\":\"ping\",\"id\":\"jp\"}");
+		int bin_events = 0, pongs = 0, strays = 0;
+		bool done = false;
+		for (int i = 0; i < 20 && !done; i++) {
+			size_t len;
+			char *r = NULL;
+			int op = wsc_recv(&c, 10000, &r, &len);
+			st__env a;
+			st_verr_init(&e);
+			if (op == WS_TEXT && strstr(r, "\"pong\""))
+				pongs++;
+			else if (op == WS_BIN &&
+				 st__env_decode((const uint8_t *)r, len, arena, &a, &e) == 0 &&
+				 str_is(a.id, "d-2") && a.type != ST__ENV_ERROR) {
+				bin_events++;
+				done = a.type == ST__ENV_COMPLETE;
+			} else {
+				strays++;
+				if (op != WS_TEXT && op != WS_BIN)
+					break;
+			}
+			free(r);
+		}
+		ok(done && bin_events >= 3, "a binary delay after which the client sent JSON:"
+		   " ack, progress and complete all binary (%d)", bin_events);
+		is_int(pongs, 1, "  the JSON ping sent meanwhile answered in JSON");
+		is_int(strays, 0, "  nothing else");
+
+		wsc_send_text(&c, "{\"type\":\"request\",\"id\":\"j-1\",\"action\":\"delay\","
+			      "\"payload\":{\"ms\":300,\"steps\":3}}");
+		st__env ping = { .type = ST__ENV_PING };
+		req = build(&ping, &n);
+		wsc_send_frame(&c, WS_BIN, true, req, n);
+		free(req);
+		int text_events = 0;
+		pongs = strays = 0;
+		done = false;
+		for (int i = 0; i < 20 && !done; i++) {
+			size_t len;
+			char *r = NULL;
+			int op = wsc_recv(&c, 10000, &r, &len);
+			st__env a;
+			st_verr_init(&e);
+			if (op == WS_TEXT && strstr(r, "\"j-1\"") && !strstr(r, "\"error\"")) {
+				text_events++;
+				done = strstr(r, "\"complete\"") != NULL;
+			} else if (op == WS_BIN &&
+				   st__env_decode((const uint8_t *)r, len, arena, &a, &e) == 0 &&
+				   a.type == ST__ENV_PONG) {
+				pongs++;
+			} else {
+				strays++;
+				if (op != WS_TEXT && op != WS_BIN)
+					break;
+			}
+			free(r);
+		}
+		ok(done && text_events >= 3, "a JSON delay after which the client sent binary:"
+		   " ack, progress and complete all JSON (%d)", text_events);
+		is_int(pongs, 1, "  the binary ping sent meanwhile answered in binary");
+		is_int(strays, 0, "  nothing else");
+	}
 	wsc_close(&c);
 
 	is_int(tsrv_stop(&s), 0, "streamerd stops cleanly");
