@@ -264,10 +264,14 @@ bool st__pool_kick(st__pool *p)
 	pthread_mutex_lock(&p->mu);
 	bool wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
 		    want_wake(p);
-	/* Worth another kick only while a sleeping worker could still be
+	/* Worth another kick only while there are more jobs than workers
+	 * already woken for them, and a sleeping worker could still be
 	 * woken: with every worker busy, the first to finish takes the
-	 * next job itself. */
-	bool again = N(p) && p->idle > p->waking;
+	 * next job itself; and a job that only waits for the worker just
+	 * woken for it needs no second one. (A kick scheduled then would
+	 * have the loop poll with a zero timeout until the worker ran: lws
+	 * rounds timers below 1 ms down to 0.) */
+	bool again = N(p) > (size_t)p->waking && p->idle > p->waking;
 	pthread_mutex_unlock(&p->mu);
 	if (wake)
 		pthread_cond_signal(&p->cv);
