@@ -12,7 +12,7 @@
 # differ most (inclusive and self) with callgrind_annotate.
 #
 # sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
-# connections: its utime and stime per request from /proc, and system
+# connections (or, with PROFILE_RATE set, sent at that many per second): its utime and stime per request from /proc, and system
 # calls and context switches per request from `perf stat` (tracepoints;
 # skipped when perf cannot read them). Times are only comparable within
 # one run on this shared machine; the counts are steadier.
@@ -88,7 +88,13 @@ for _ in $(seq 600); do
 	kill -0 "$spid" 2>/dev/null || { cat "$tmp/server.log" >&2; die "$who did not start"; }
 	sleep 0.1
 done
-load() { "$loadgen" -l "$who" -c "$conns" -n "$1" -d 600 -m "$tmpl" "$url" 2>/dev/null | tail -1; }
+rate=${PROFILE_RATE:-}
+if [ -n "$rate" ] && [ "$mode" = sys ]; then
+	# Open loop: PROFILE_SYS_N requests sent at PROFILE_RATE per second.
+	load() { "$loadgen" -l "$who" -c "$conns" -r "$rate" -d $((($1 + rate - 1) / rate)) -m "$tmpl" "$url" 2>/dev/null | tail -1; }
+else
+	load() { "$loadgen" -l "$who" -c "$conns" -n "$1" -d 600 -m "$tmpl" "$url" 2>/dev/null | tail -1; }
+fi
 load 500 >/dev/null # warm-up: allocator caches, lazy binding
 
 if [ "$mode" = sys ]; then

@@ -582,6 +582,25 @@ static bool rate_ok(conn *c, int64_t now, bool binary, bool *close)
 	return false;
 }
 
+/* RFC 6455: a text message must be valid UTF-8, else the connection is
+ * closed with 1007. Checked here on the whole message, 8 ASCII bytes at a
+ * time, instead of by lws (LWS_SERVER_OPTION_VALIDATE_UTF8), whose frame
+ * parser checks byte by byte: about 900 instructions for a small request,
+ * a tenth of what streamerd spends on one. */
+static bool utf8_valid(const char *s, size_t n)
+{
+	size_t i = 0, ncp;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+	}
+	while (i < n && !((unsigned char)s[i] & 0x80))
+		i++;
+	return i == n || st_utf8_check(s + i, n - i, &ncp) == 0;
+}
+
 static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 {
 	if (c->rx_len + len > S.cfg->max_frame) {
@@ -617,6 +636,15 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 		mlen = c->rx_len;
 	}
 	bool binary = lws_frame_is_binary(wsi);
+	if (!binary && !utf8_valid(msg, mlen)) {
+		st__logctx lc = { c->id, NULL, NULL };
+		st__log(ST__LOG_INFO, &lc, "invalid UTF-8 in a text message: closing 1007", NULL);
+		c->rx_len = 0;
+		static const char why[] = "invalid UTF-8";
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD,
+				 (unsigned char *)why, sizeof why - 1);
+		return -1;
+	}
 	bool close = false;
 	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
 	atomic_store_explicit(&S.in_pass, true, memory_order_relaxed);
@@ -969,8 +997,8 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	info.protocols = protocols;
 	info.pvo = &pvo;
 	info.max_http_header_data = 16384;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	/* Not LWS_SERVER_OPTION_VALIDATE_UTF8: see utf8_valid. */
+	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.vhost_name = "streamer";
 	info.timeout_secs = 30;
 	S.ctx = lws_create_context(&info);

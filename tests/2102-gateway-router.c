@@ -233,10 +233,48 @@ int main(void)
 	json_decref(j);
 	free(r);
 
-	/* Invalid UTF-8 in a text frame: 1007 (RFC 6455). */
+	/* UTF-8 (RFC 6455; checked by the server itself, not by lws). Valid
+	 * multibyte text, in one frame and with a character split between
+	 * fragments, is echoed intact. */
+	const char *mb = "{\"action\":\"echo\",\"payload\":{\"message\":"
+			 "\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80\"}}";
+	wsc_send_text(&c, mb);
+	r = wsc_recv_text(&c, 5000);
+	j = r ? json_loads(r, 0, NULL) : NULL;
+	is(str(j, "data.message"), "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80",
+	   "multibyte UTF-8 is accepted and echoed intact");
+	json_decref(j);
+	free(r);
+	size_t cut = strstr(mb, "\xe2") - mb + 1; /* inside the check mark */
+	wsc_send_frame(&c, WS_TEXT, false, mb, cut);
+	wsc_send_frame(&c, WS_CONT, true, mb + cut, strlen(mb) - cut);
+	r = wsc_recv_text(&c, 5000);
+	j = r ? json_loads(r, 0, NULL) : NULL;
+	is(str(j, "data.message"), "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80",
+	   "a character split between two fragments is accepted");
+	json_decref(j);
+	free(r);
+
+	/* Invalid UTF-8 in a text frame: 1007. */
 	wsc_send_frame(&c, WS_TEXT, true, "{\"a\":\"\xff\"}", 9);
 	is_int(wsc_wait_close(&c, 5000), 1007, "invalid UTF-8 closes with 1007");
 	wsc_close(&c);
+	static const struct { const char *text, *what; } bad[] = {
+		{ "{\"message\":\"0123456789abcdef\xc0\xaf\"}", "an overlong encoding after 16 ASCII bytes" },
+		{ "{\"m\":\"\xed\xa0\x80\"}", "an encoded surrogate" },
+		{ "{\"m\":\"\xe2\x9c\"}", "a truncated character" },
+		{ "{\"m\":\"\xf4\x90\x80\x80\"}", "a code point above U+10FFFF" },
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		wsc w;
+		if (connect_as(&w, s.port, tok) != 101) {
+			ok(0, "reconnect for %s", bad[k].what);
+			continue;
+		}
+		wsc_send_text(&w, bad[k].text);
+		is_int(wsc_wait_close(&w, 5000), 1007, "%s closes with 1007", bad[k].what);
+		wsc_close(&w);
+	}
 
 	char *body;
 	is_int(http_get(s.port, "/metrics", &body), 200, "/metrics answers");
