@@ -110,6 +110,46 @@ static bool alive(void)
 	return good;
 }
 
+/* What came back on `c` for async request `id` (its client id) sent in
+ * FlatBuffers (`binary`) or JSON, followed by a ping in the other format:
+ * until its complete, the request's events in its format, the pongs in
+ * the other, and anything else. */
+typedef struct mixed {
+	int events, pongs, strays;
+	bool done;
+} mixed;
+
+static mixed mixed_round(const char *id, bool binary)
+{
+	mixed m = { 0, 0, 0, false };
+	char quoted[32];
+	snprintf(quoted, sizeof quoted, "\"%s\"", id);
+	for (int i = 0; i < 20 && !m.done; i++) {
+		size_t len;
+		char *r = NULL;
+		int op = wsc_recv(&c, 10000, &r, &len);
+		st__env a;
+		st_verr e;
+		st_verr_init(&e);
+		bool env = op == WS_BIN &&
+			   st__env_decode((const uint8_t *)r, len, arena, &a, &e) == 0;
+		if (binary ? env && str_is(a.id, id) && a.type != ST__ENV_ERROR
+			   : op == WS_TEXT && strstr(r, quoted) && !strstr(r, "\"error\"")) {
+			m.events++;
+			m.done = binary ? a.type == ST__ENV_COMPLETE : strstr(r, "\"complete\"") != NULL;
+		} else if (binary ? op == WS_TEXT && strstr(r, "\"pong\"")
+				  : env && a.type == ST__ENV_PONG) {
+			m.pongs++;
+		} else {
+			m.strays++;
+			if (op != WS_TEXT && op != WS_BIN)
+				i = 20;
+		}
+		free(r);
+	}
+	return m;
+}
+
 static int connect_as(int port, const char *tok)
 {
 	char target[4096];
@@ -382,32 +422,11 @@ int main(void)
 		wsc_send_frame(&c, WS_BIN, true, req, n);
 		free(req);
 		wsc_send_text(&c, "{\"type\":\"ping\",\"id\":\"jp\"}");
-		int bin_events = 0, pongs = 0, strays = 0;
-		bool done = false;
-		for (int i = 0; i < 20 && !done; i++) {
-			size_t len;
-			char *r = NULL;
-			int op = wsc_recv(&c, 10000, &r, &len);
-			st__env a;
-			st_verr_init(&e);
-			if (op == WS_TEXT && strstr(r, "\"pong\""))
-				pongs++;
-			else if (op == WS_BIN &&
-				 st__env_decode((const uint8_t *)r, len, arena, &a, &e) == 0 &&
-				 str_is(a.id, "d-2") && a.type != ST__ENV_ERROR) {
-				bin_events++;
-				done = a.type == ST__ENV_COMPLETE;
-			} else {
-				strays++;
-				if (op != WS_TEXT && op != WS_BIN)
-					break;
-			}
-			free(r);
-		}
-		ok(done && bin_events >= 3, "a binary delay after which the client sent JSON:"
-		   " ack, progress and complete all binary (%d)", bin_events);
-		is_int(pongs, 1, "  the JSON ping sent meanwhile answered in JSON");
-		is_int(strays, 0, "  nothing else");
+		mixed m = mixed_round("d-2", true);
+		ok(m.done && m.events >= 3, "a binary delay after which the client sent JSON:"
+		   " ack, progress and complete all binary (%d)", m.events);
+		is_int(m.pongs, 1, "  the JSON ping sent meanwhile answered in JSON");
+		is_int(m.strays, 0, "  nothing else");
 
 		wsc_send_text(&c, "{\"type\":\"request\",\"id\":\"j-1\",\"action\":\"delay\","
 			      "\"payload\":{\"ms\":300,\"steps\":3}}");
@@ -415,33 +434,11 @@ int main(void)
 		req = build(&ping, &n);
 		wsc_send_frame(&c, WS_BIN, true, req, n);
 		free(req);
-		int text_events = 0;
-		pongs = strays = 0;
-		done = false;
-		for (int i = 0; i < 20 && !done; i++) {
-			size_t len;
-			char *r = NULL;
-			int op = wsc_recv(&c, 10000, &r, &len);
-			st__env a;
-			st_verr_init(&e);
-			if (op == WS_TEXT && strstr(r, "\"j-1\"") && !strstr(r, "\"error\"")) {
-				text_events++;
-				done = strstr(r, "\"complete\"") != NULL;
-			} else if (op == WS_BIN &&
-				   st__env_decode((const uint8_t *)r, len, arena, &a, &e) == 0 &&
-				   a.type == ST__ENV_PONG) {
-				pongs++;
-			} else {
-				strays++;
-				if (op != WS_TEXT && op != WS_BIN)
-					break;
-			}
-			free(r);
-		}
-		ok(done && text_events >= 3, "a JSON delay after which the client sent binary:"
-		   " ack, progress and complete all JSON (%d)", text_events);
-		is_int(pongs, 1, "  the binary ping sent meanwhile answered in binary");
-		is_int(strays, 0, "  nothing else");
+		m = mixed_round("j-1", false);
+		ok(m.done && m.events >= 3, "a JSON delay after which the client sent binary:"
+		   " ack, progress and complete all JSON (%d)", m.events);
+		is_int(m.pongs, 1, "  the binary ping sent meanwhile answered in binary");
+		is_int(m.strays, 0, "  nothing else");
 	}
 	wsc_close(&c);
 
