@@ -59,10 +59,9 @@ int main(void)
 	}
 	is_int(json_array_size(json_object_get(l, "data")), 0, "another user's list is empty");
 
-	long long t0 = e2e_now();
 	is(status_of(ask(&c1, "cancel", rid)), "cancelled", "cancel answers with the new state");
 	json_t *f = e2e_wait_final(&c1, rid, 5000);
-	ok(e2e_now() - t0 < 2000, "at once (%lld ms)", e2e_now() - t0);
+	ok(f != NULL, "the final message comes although no process runs handlers");
 	is(code_of(f), "CANCELLED", "the request ends with error CANCELLED");
 	e2e_pump(&c1, 300);
 	ok(e2e_check(&c1, 0, rid, true, &q), "ack, then one final, nothing after");
@@ -79,7 +78,7 @@ int main(void)
 			NULL, "gateway,worker", 5000),
 	   "gateway,worker", "two nodes: A the gateway, B the worker");
 	int from = c1.n;
-	e2e_submit(&c1, rid, "r1", "delay", "{\"ms\":8000,\"steps\":80}");
+	e2e_submit(&c1, rid, "r1", "delay", "{\"ms\":30000,\"steps\":300}");
 	ok(e2e_wait(&c1, "progress", rid, NULL, 15000) != NULL, "B's progress arrives through A");
 	is(db_value(db, "SELECT n.role FROM streamer.requests r JOIN streamer.nodes n"
 		   " ON n.node_id = r.locked_by WHERE r.request_id = $1", rid),
@@ -89,10 +88,9 @@ int main(void)
 	int before = e2e_count(&c1, "progress", rid);
 	e2e_pump(&c1, 400);
 	ok(e2e_count(&c1, "progress", rid) > before, "it goes on running");
-	t0 = e2e_now();
 	is(status_of(ask(&c1, "cancel", rid)), "cancelled", "the owner cancels it");
-	f = e2e_wait_final(&c1, rid, 5000);
-	ok(e2e_now() - t0 < 2000, "the handler stops at its next report (%lld ms)", e2e_now() - t0);
+	f = e2e_wait_final(&c1, rid, 15000);
+	ok(f != NULL, "the handler stops at a report, long before its 30 s are up");
 	is(code_of(f), "CANCELLED", "error CANCELLED");
 	e2e_pump(&c1, 500);
 	ok(e2e_check(&c1, from, rid, true, &q), "ack, progress, one final, nothing after");
