@@ -3,12 +3,17 @@
  * and after decoding, exp is required, nbf/iss/aud are checked, claims are
  * typed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "auth.h"
 
@@ -33,8 +38,42 @@ const char *st__auth_reason_label(st__auth_reason r)
 	return r < ST__AUTH_N ? labels[r] : "?";
 }
 
-st__auth *st__auth_create(const st__config *c)
+/* Why the PEM public key `pem` cannot verify `alg` tokens, or NULL. It is
+ * read as libjwt reads it (PEM_read_bio_PUBKEY), so that a key libjwt
+ * would refuse on every connection stops start-up instead. This also
+ * loads OpenSSL's configuration now rather than in the first handshake. */
+static const char *key_problem(const char *pem, st__alg alg)
 {
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	const char *why = NULL;
+	char group[64] = "";
+	if (!k)
+		why = "JWT_PUBLIC_KEY does not parse as a PEM public key"
+		      " (-----BEGIN PUBLIC KEY-----)";
+	else if (alg == ST__ALG_RS256 && EVP_PKEY_base_id(k) != EVP_PKEY_RSA)
+		why = "JWT_PUBLIC_KEY is not an RSA key, as JWT_ALG=RS256 needs";
+	else if (alg == ST__ALG_ES256 &&
+		 (EVP_PKEY_base_id(k) != EVP_PKEY_EC ||
+		  !EVP_PKEY_get_group_name(k, group, sizeof group, NULL) ||
+		  strcmp(group, "prime256v1") != 0))
+		why = "JWT_PUBLIC_KEY is not an EC P-256 key, as JWT_ALG=ES256 needs";
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+	return why;
+}
+
+st__auth *st__auth_create(const st__config *c, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "out of memory");
+	if (c->jwt_alg != ST__ALG_HS256 && c->jwt_public_key) {
+		const char *why = key_problem(c->jwt_public_key, c->jwt_alg);
+		if (why) {
+			snprintf(err, errlen, "%s", why);
+			return NULL;
+		}
+	}
 	st__auth *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;

@@ -46,8 +46,10 @@ typedef struct st__claims {
 
 typedef struct st__auth st__auth;
 
-/* Borrows nothing from `c` after the call (keys are copied). NULL on OOM. */
-st__auth *st__auth_create(const st__config *c);
+/* Borrows nothing from `c` after the call (keys are copied). A public key
+ * must parse and suit the algorithm (an RSA key for RS256, a P-256 key for
+ * ES256): else NULL, with why in err, as on OOM. */
+st__auth *st__auth_create(const st__config *c, char *err, size_t errlen);
 void st__auth_free(st__auth *a);
 
 /* Verifies `token` (len bytes, need not be NUL-terminated) at time `now`

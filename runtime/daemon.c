@@ -72,7 +72,11 @@ int st__daemon_main(int argc, char **argv, const st_registry *reg)
 	pthread_t sig_tid;
 	char node_id[160];
 
-	if (!(auth = st__auth_create(&cfg)) || st__metrics_init(reg) < 0) {
+	if (!(auth = st__auth_create(&cfg, err, sizeof err))) {
+		st__log_error("cannot start", "error=%s", err);
+		goto out;
+	}
+	if (st__metrics_init(reg) < 0) {
 		st__log_error("out of memory", NULL);
 		goto out;
 	}

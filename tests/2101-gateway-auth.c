@@ -70,7 +70,11 @@ int main(void)
 			  " && openssl pkey -in rsa.pem -pubout -out rsa.pub"
 			  " && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out other.pem 2>/dev/null"
 			  " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem 2>/dev/null"
-			  " && openssl pkey -in ec.pem -pubout -out ec.pub && echo done", tmp);
+			  " && openssl pkey -in ec.pem -pubout -out ec.pub"
+			  " && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out ec384.pem 2>/dev/null"
+			  " && openssl pkey -in ec384.pem -pubout -out ec384.pub"
+			  " && printf -- '-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n' > bad.pub"
+			  " && echo done", tmp);
 	if (!r || strcmp(r, "done"))
 		BAIL_OUT("openssl could not make keys");
 	free(r);
@@ -239,6 +243,24 @@ int main(void)
 	tsrv s2;
 	ok(tsrv_start(&s2, srvbin, env4) < 0, "a port in use: a second server does not start");
 	ok(tsrv_log_has(&s2, "cannot listen on 127.0.0.1:"), "and its log says so");
+
+	/* A public key that cannot verify the configured algorithm stops
+	 * start-up (libjwt would refuse every token), saying why. */
+	static const struct { const char *alg, *file, *says, *what; } keys[] = {
+		{ "RS256", "ec.pub", "is not an RSA key", "an EC key for RS256" },
+		{ "ES256", "rsa.pub", "is not an EC P-256 key", "an RSA key for ES256" },
+		{ "ES256", "ec384.pub", "is not an EC P-256 key", "a P-384 key for ES256" },
+		{ "RS256", "bad.pub", "does not parse as a PEM public key", "a PEM block that is no key" },
+	};
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		char alg[32], key[600];
+		snprintf(alg, sizeof alg, "JWT_ALG=%s", keys[k].alg);
+		snprintf(key, sizeof key, "JWT_PUBLIC_KEY=@%s/%s", tmp, keys[k].file);
+		const char *envk[] = { alg, key, NULL };
+		tsrv sk;
+		ok(tsrv_start(&sk, srvbin, envk) < 0, "%s: the server does not start", keys[k].what);
+		ok(tsrv_log_has(&sk, keys[k].says), "  and its log says the key %s", keys[k].says);
+	}
 	is_int(tsrv_stop(&s), 0, "stops cleanly");
 	return done_testing();
 }
