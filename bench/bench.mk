@@ -2,7 +2,8 @@
 # echo server, then bench/run.sh measures streamerd beside its peers and
 # appends the tables to bench/results.md. See bench/README.md.
 
-BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/lws_echo $(BUILD)/bench/queue
+BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/lws_load $(BUILD)/bench/lws_echo \
+	$(BUILD)/bench/queue
 
 # The queue engine alone (no WebSocket): needs the runtime library.
 $(BUILD)/bench/queue: $(BUILD)/bench/queue.o $(LIBSTREAMER)

@@ -5,8 +5,9 @@
 #   sync: bench/lws_echo (bare libwebsockets, the ceiling), a Node `ws`
 #   echo server (bench/node/ws_echo.mjs) and streamerd's `echo` action:
 #   memory per idle connection and connect p50/p99, closed-loop echo at
-#   100 and 1,000 connections, latency at a fixed rate, server CPU time
-#   per request (utime+stime from /proc/PID/stat).
+#   100 and 1,000 connections (each also with bench/lws_load, the
+#   libwebsockets client), latency at a fixed rate, server CPU time per
+#   request (utime+stime from /proc/PID/stat).
 #
 #   The three servers run side by side (an idle one costs no CPU, and CPU
 #   is read per server PID). The idle step runs once per server, before
@@ -63,6 +64,7 @@ if ! [[ $rounds =~ ^[1-9][0-9]*$ ]]; then
 fi
 
 loadgen=$build/bench/loadgen
+lws_load=$build/bench/lws_load
 tmp=$(mktemp -d /tmp/streamer-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
@@ -237,7 +239,7 @@ load_step() {
 		return
 	fi
 	t0=$(cpu_ticks "$pid")
-	j=$("$loadgen" -l "$name/$key/$r" -w "$warm" -d "$dur" -m "$echo_tmpl" "$@" "$url")
+	j=$("${GEN:-$loadgen}" -l "$name/$key/$r" -w "$warm" -d "$dur" -m "$echo_tmpl" "$@" "$url")
 	t1=$(cpu_ticks "$pid")
 	R[$name.$key.rps.$r]=$(num "$(jget "$j" rps)")
 	R[$name.$key.p50.$r]=$(num "$(jget "$j" lat_p50_us) / 1000")
@@ -269,7 +271,9 @@ sync_rounds() {
 		done
 		say "sync round $r of $rounds: ${order[*]}"
 		for name in "${order[@]}"; do load_step "$name" c1 "$r" -c "$conns"; done
+		for name in "${order[@]}"; do GEN=$lws_load load_step "$name" lc "$r" -c "$conns"; done
 		for name in "${order[@]}"; do load_step "$name" cN "$r" -c "$many"; done
+		for name in "${order[@]}"; do GEN=$lws_load load_step "$name" lN "$r" -c "$many"; done
 		for name in "${order[@]}"; do load_step "$name" rate "$r" -c "$conns" -r "$rate"; done
 	done
 	for name in "${servers[@]}"; do
@@ -489,7 +493,7 @@ a() { echo "${A[$1]:-n/a}"; }
 ratio() { [ "$1" = n/a ] || [ "$2" = n/a ] && { echo n/a; return; }; calc "$1 / $2"; }
 
 # per_round KEY: true for the load steps' keys (measured once per round).
-per_round() { case "$1" in c1.* | cN.* | rate.*) return 0;; esac; return 1; }
+per_round() { case "$1" in c1.* | lc.* | cN.* | lN.* | rate.*) return 0;; esac; return 1; }
 
 # v SERVER KEY: the value (unformatted), the median over the rounds for
 # the load steps.
@@ -534,7 +538,7 @@ sync_spread() {
 	line="sync steps: median of $rounds interleaved round$(plural) of $dur s (+$warm s warm-up)"
 	if [ -n "${SPID[lws]:-}" ] && [ -n "${SPID[streamerd]:-}" ]; then
 		line+="; CPU ratio streamerd/lws per round:"
-		for k in c1:"$conns" cN:"$many"; do
+		for k in c1:"$conns" cN:"$many" lc:"$conns (lws client)" lN:"$many (lws client)"; do
 			list=
 			for x in $(rounds_ratio streamerd lws "${k%%:*}.cpu"); do
 				list+="${list:+, }$(calc "$x")"
@@ -553,9 +557,13 @@ table() {
 	sync_row "  latency p50 ms" c1.p50
 	sync_row "  latency p99 ms" c1.p99
 	sync_row "  server CPU us/req" c1.cpu
+	sync_row "same, lws client: req/s" lc.rps
+	sync_row "  server CPU us/req" lc.cpu
 	sync_row "closed loop, $many conns: req/s" cN.rps
 	sync_row "  latency p99 ms" cN.p99
 	sync_row "  server CPU us/req" cN.cpu
+	sync_row "same, lws client: req/s" lN.rps
+	sync_row "  server CPU us/req" lN.cpu
 	sync_row "fixed $rate req/s, $conns conns: p50 ms" rate.p50
 	sync_row "  p99 ms" rate.p99
 	sync_row "  max ms" rate.max
