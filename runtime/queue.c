@@ -221,30 +221,40 @@ int st__queue_submit(st__queue *q, const st__submit *s, st__submit_cb cb,
 	return 0;
 }
 
+/* Whether request_id is in a batch whose acknowledgments are not posted
+ * yet. Under q->mu. */
+static bool acking(st__queue *q, const char *request_id)
+{
+	for (int i = 0; i < q->nthreads; i++) {
+		struct qthread *t = &q->threads[i];
+		if (!t->acking)
+			continue;
+		for (int k = 0; k < t->n_batch; k++)
+			if (memcmp(t->batch[k]->request_id, request_id, 8) == 0 &&
+			    strcmp(t->batch[k]->request_id, request_id) == 0)
+				return true;
+	}
+	return false;
+}
+
 void st__queue_ack_wait(st__queue *q, const char *request_id)
 {
 	if (!q)
 		return;
 	pthread_mutex_lock(&q->mu);
-	for (;;) {
-		bool found = false;
-		for (int i = 0; i < q->nthreads && !found; i++) {
-			struct qthread *t = &q->threads[i];
-			if (!t->acking)
-				continue;
-			for (int k = 0; k < t->n_batch; k++) {
-				if (memcmp(t->batch[k]->request_id, request_id, 8) == 0 &&
-				    strcmp(t->batch[k]->request_id, request_id) == 0) {
-					found = true;
-					break;
-				}
-			}
-		}
-		if (!found)
-			break;
+	while (acking(q, request_id))
 		pthread_cond_wait(&q->acked, &q->mu);
-	}
 	pthread_mutex_unlock(&q->mu);
+}
+
+bool st__queue_ack_pending(st__queue *q, const char *request_id)
+{
+	if (!q)
+		return false;
+	pthread_mutex_lock(&q->mu);
+	bool r = acking(q, request_id);
+	pthread_mutex_unlock(&q->mu);
+	return r;
 }
 
 /* Rows this process will run ($10 true) go in already claimed: processing

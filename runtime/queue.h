@@ -40,5 +40,8 @@ int st__queue_cancel(st__queue *q, const char *tenant_id, const char *user_id,
  * not yet posted: a worker in this process calls it before the first
  * event of a request, so that the acknowledgment comes first. */
 void st__queue_ack_wait(st__queue *q, const char *request_id);
+/* The same question without waiting: true while the acknowledgment of
+ * `request_id` is still to be posted here (q may be NULL: false). */
+bool st__queue_ack_pending(st__queue *q, const char *request_id);
 
 #endif

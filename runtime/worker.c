@@ -66,6 +66,7 @@ struct st__job {
 };
 
 #define REFS_MAX 256
+#define PARKED_MAX 1024
 
 struct ref { /* an event from another node that travels by reference */
 	st__event_kind kind;
@@ -102,6 +103,10 @@ struct st__workers {
 	bool dwarned, need_claim;
 	struct ref refs[REFS_MAX];
 	int n_refs;
+	/* Events from other nodes for requests whose acknowledgment this
+	 * process has not posted yet (see on_node_event), oldest first. */
+	st__event_msg *parked;
+	int n_parked;
 	char *actions_arr; /* the registry's action names as an array literal */
 	/* A claim's connection broke after the statement was sent: it may have
 	 * committed, leaving rows processing under this node with no job. The
@@ -1221,23 +1226,71 @@ static void on_request_note(st__workers *w, const char *extra)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* Posts an event from another node (or queues it to be read from its row)
+ * and frees it. */
+static void relay(st__workers *w, st__event_msg *m)
+{
+	if (!m->ref) {
+		st__sink_post(&w->cfg->sink, &m->ev);
+	} else if (w->n_refs < REFS_MAX) {
+		struct ref *r = &w->refs[w->n_refs++];
+		r->kind = m->ev.kind;
+		strcpy(r->request_id, m->ev.request_id);
+		strcpy(r->connection_id, m->ev.connection_id);
+	}
+	st__event_msg_fini(m);
+}
+
+static bool is_parked(const st__workers *w, int upto, const char *request_id)
+{
+	for (int i = 0; i < upto; i++)
+		if (strcmp(w->parked[i].ev.request_id, request_id) == 0)
+			return true;
+	return false;
+}
+
+/* Relays the parked events whose acknowledgment is out now, in order; an
+ * event stays behind an earlier one of its request that stays. */
+static void unpark(st__workers *w)
+{
+	int kept = 0;
+	for (int i = 0; i < w->n_parked; i++) {
+		st__event_msg *m = &w->parked[i];
+		if (is_parked(w, kept, m->ev.request_id) ||
+		    st__queue_ack_pending(w->q, m->ev.request_id))
+			w->parked[kept++] = *m;
+		else
+			relay(w, m);
+	}
+	w->n_parked = kept;
+}
+
+/* An event from another node. A request this process accepted may have
+ * run there before its acknowledgment was posted here (between the
+ * submitter's commit and its post, or while it retries a batch): the ack
+ * goes first, so such an event waits, parked, and the dispatcher goes on
+ * (it checks the parked ones every millisecond). */
 static void on_node_event(st__workers *w, const char *payload)
 {
 	st__event_msg m;
-	if (st__event_decode(payload, &m) == 0) {
-		/* A request this process accepted may have run elsewhere before
-		 * its acknowledgment was posted here: the ack goes first. */
-		st__queue_ack_wait(w->q, m.ev.request_id);
-		if (!m.ref) {
-			st__sink_post(&w->cfg->sink, &m.ev);
-		} else if (w->n_refs < REFS_MAX) {
-			struct ref *r = &w->refs[w->n_refs++];
-			r->kind = m.ev.kind;
-			strcpy(r->request_id, m.ev.request_id);
-			strcpy(r->connection_id, m.ev.connection_id);
-		}
+	if (st__event_decode(payload, &m) != 0) {
+		st__event_msg_fini(&m);
+		return;
 	}
-	st__event_msg_fini(&m);
+	if (w->n_parked)
+		unpark(w);
+	if (is_parked(w, w->n_parked, m.ev.request_id) ||
+	    st__queue_ack_pending(w->q, m.ev.request_id)) {
+		if (!w->parked)
+			w->parked = malloc(PARKED_MAX * sizeof *w->parked);
+		if (w->parked && w->n_parked < PARKED_MAX) {
+			w->parked[w->n_parked++] = m;
+			return;
+		}
+		st__log_warn("too many events waiting for their acknowledgment:"
+			     " relayed now", "request=%s", m.ev.request_id);
+	}
+	relay(w, &m);
 }
 
 /* Notifications can arrive with any command's result: drained after each. */
@@ -1288,8 +1341,7 @@ static void serve_refs(st__workers *w)
 #undef V
 		strcpy(ev.request_id, f->request_id);
 		strcpy(ev.connection_id, f->connection_id);
-		st__queue_ack_wait(w->q, ev.request_id); /* see on_node_event */
-		st__sink_post(&w->cfg->sink, &ev);
+		st__sink_post(&w->cfg->sink, &ev); /* after its ack: unpark */
 		PQclear(r);
 	}
 	w->n_refs = 0;
@@ -1716,6 +1768,8 @@ static void *dispatcher_main(void *arg)
 			rc = retention(w);
 			t_ret = now + cfg->retention_ms;
 		}
+		if (w->n_parked)
+			unpark(w);
 		if (rc == 0 && w->n_refs)
 			serve_refs(w);
 		if (rc < 0 || st__db_broken(w->dc)) {
@@ -1725,6 +1779,8 @@ static void *dispatcher_main(void *arg)
 		}
 		next = min64(next, min64(t_renew, min64(t_beat, min64(t_rescue, t_ret))));
 		int timeout = next > now ? (int)min64(next - now, 1000) : 0;
+		if (w->n_parked && timeout > 1)
+			timeout = 1;
 		struct pollfd pf[2] = {
 			{ .fd = PQsocket(w->dc), .events = POLLIN },
 			{ .fd = w->wake[0], .events = POLLIN },
@@ -1878,6 +1934,9 @@ void st__workers_free(st__workers *w)
 		close(w->wake[0]);
 		close(w->wake[1]);
 	}
+	for (int i = 0; i < w->n_parked; i++) /* stopped before their acks */
+		st__event_msg_fini(&w->parked[i]);
+	free(w->parked);
 	free(w->actions_arr);
 	free(w->threads);
 	pthread_cond_destroy(&w->prog);
