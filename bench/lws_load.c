@@ -6,7 +6,7 @@
  *   lws_load [-l LABEL] [-c CONNS] [-w WARMUP_S] [-d SECONDS] -m TEMPLATE URL
  *
  * Opens CONNS connections to URL (ws://host:port/path?query), then each
- * sends TEMPLATE ("{id}" replaced by a number unique to the run), waits for
+ * sends TEMPLATE (each "{id}" replaced by a number unique to the run), waits for
  * the answer, and sends again, for WARMUP_S + SECONDS. Prints one JSON
  * line with the same keys as loadgen's: rps and latency percentiles over
  * the SECONDS after the warm-up, `finals` (answers over the whole run, for
@@ -33,7 +33,7 @@ typedef struct client {
 } client;
 
 static struct {
-	const char *label, *tmpl_pre, *tmpl_post;
+	const char *label, *tmpl;
 	int nconns, up, failed;
 	client *c;
 	int64_t start_ns, measure_ns, end_ns;
@@ -59,12 +59,31 @@ static void error_once(const char *what, const char *detail, size_t n)
 			 (int)(n < 160 ? n : 160), detail);
 }
 
+/* The template with every "{id}" replaced by `id` into out[MSG_MAX]: the
+ * length, or -1 when it does not fit. */
+static int render(char *out, uint64_t id)
+{
+	char num[24];
+	int nl = snprintf(num, sizeof num, "%" PRIu64, id);
+	size_t n = 0;
+	for (const char *t = L.tmpl; *t;) {
+		bool mark = !strncmp(t, "{id}", 4);
+		const char *src = mark ? num : t;
+		size_t len = mark ? (size_t)nl : 1;
+		if (n + len >= MSG_MAX)
+			return -1;
+		memcpy(out + n, src, len);
+		n += len;
+		t += mark ? 4 : 1;
+	}
+	return (int)n;
+}
+
 static int send_next(struct lws *wsi, client *c)
 {
 	unsigned char buf[LWS_PRE + MSG_MAX];
-	int n = snprintf((char *)buf + LWS_PRE, MSG_MAX, "%s%" PRIu64 "%s",
-			 L.tmpl_pre, L.next_id++, L.tmpl_post ? L.tmpl_post : "");
-	if (n <= 0 || n >= MSG_MAX)
+	int n = render((char *)buf + LWS_PRE, L.next_id++);
+	if (n <= 0)
 		return -1;
 	c->sent_ns = now_ns();
 	return lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n ? -1 : 0;
@@ -100,9 +119,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		L.up++;
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		error_once("connection failed: ", in ? (const char *)in : "", in ? len : 0);
-		c->failed = true;
-		L.failed++;
+		if (c && !c->failed) {
+			error_once("connection failed: ", in ? (const char *)in : "",
+				   in ? len : 0);
+			c->failed = true;
+			L.failed++;
+		}
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (L.done)
@@ -124,7 +146,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (!L.done)
 			error_once("closed by the server", "", 0);
-		c->up = false;
+		if (c && c->up) {
+			c->up = false;
+			L.up--;
+		}
 		break;
 	default:
 		break;
@@ -136,6 +161,16 @@ static const struct lws_protocols protocols[] = {
 	{ "load", callback, 0, MSG_MAX, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
+
+/* Keeps lws_service returning while nothing happens (a server that stops
+ * answering), so that the run still ends on time. */
+static lws_sorted_usec_list_t tick_sul;
+static struct lws_context *ctx;
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+	lws_sul_schedule(ctx, 0, sul, tick, 50 * LWS_US_PER_MS);
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -184,13 +219,7 @@ int main(int argc, char **argv)
 	if (!tmpl || !url || L.nconns <= 0 || dur <= 0 || warm < 0)
 		usage();
 
-	/* The template around its "{id}". */
-	char *t = strdup(tmpl), *mark = strstr(t, "{id}");
-	if (mark) {
-		*mark = '\0';
-		L.tmpl_post = mark + 4;
-	}
-	L.tmpl_pre = t;
+	L.tmpl = tmpl;
 
 	/* ws://host:port/path (lws_parse_uri writes into its argument). */
 	char *u = strdup(url);
@@ -208,7 +237,7 @@ int main(int argc, char **argv)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.fd_limit_per_thread = (unsigned)L.nconns + 16;
-	struct lws_context *ctx = lws_create_context(&info);
+	ctx = lws_create_context(&info);
 	if (!ctx) {
 		fprintf(stderr, "lws_load: cannot create the lws context\n");
 		return 1;
@@ -228,12 +257,13 @@ int main(int argc, char **argv)
 		ci.local_protocol_name = "load";
 		ci.userdata = &L.c[i];
 		ci.pwsi = &L.c[i].wsi;
-		if (!lws_client_connect_via_info(&ci)) {
+		if (!lws_client_connect_via_info(&ci) && !L.c[i].failed) {
 			L.c[i].failed = true;
 			L.failed++;
 			error_once("connect failed", "", 0);
 		}
 	}
+	tick(&tick_sul);
 	/* All up (or failed) within 10 s, then the clock starts. */
 	int64_t limit = now_ns() + 10000000000LL;
 	while (L.up + L.failed < L.nconns && now_ns() < limit)
@@ -247,6 +277,8 @@ int main(int argc, char **argv)
 	while (now_ns() < L.end_ns && L.up > 0)
 		lws_service(ctx, 0);
 	L.done = true;
+	int open = L.up;
+	lws_sul_cancel(&tick_sul);
 	lws_context_destroy(ctx);
 
 	qsort(L.lat, L.nlat, sizeof *L.lat, cmp_u32);
@@ -262,12 +294,11 @@ int main(int argc, char **argv)
 	       "\"open\":%d,\"rps\":%.1f,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,"
 	       "\"lat_max_us\":%.1f,\"finals\":%" PRIu64 ",\"errors\":%" PRIu64 ","
 	       "\"first_error\":\"%s\"}\n",
-	       L.label, L.nconns, L.up, (double)L.nlat / dur, pct(0.50), pct(0.99),
+	       L.label, L.nconns, open, (double)L.nlat / dur, pct(0.50), pct(0.99),
 	       L.nlat ? (double)L.lat[L.nlat - 1] : 0, L.finals,
-	       L.errors + (uint64_t)L.failed, esc);
+	       L.errors, esc);
 	free(L.lat);
 	free(L.c);
 	free(u);
-	free(t);
 	return L.failed == L.nconns ? 1 : 0;
 }
