@@ -12,11 +12,13 @@
 
 /* The bound: at most ST__FOLLOW_MAX requests per connection (the table
  * grows from 8 slots to ST__FOLLOW_SLOTS_MAX, kept at most 3/4 full, so at
- * most 64 KiB). Beyond it, the request that had an event least recently is
- * forgotten: a finished one stops having events after its final message
- * dropped, a running one stops having its progress raised. Either needs
- * more than ST__FOLLOW_MAX requests in flight or finished since on one
- * connection. */
+ * most 64 KiB). Every request acknowledged on the connection takes an
+ * entry (its format). Beyond the bound, the request that had an event
+ * least recently is forgotten: a finished one stops having events after
+ * its final message dropped, a running one stops having its progress
+ * raised and its events then follow the connection's latest format.
+ * Either needs more than ST__FOLLOW_MAX requests in flight or finished
+ * since on one connection. */
 #define ST__FOLLOW_SLOTS_MAX 1024
 #define ST__FOLLOW_MAX (ST__FOLLOW_SLOTS_MAX / 4 * 3)
 

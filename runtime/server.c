@@ -85,6 +85,7 @@ typedef struct obox_item {
 	st__msg *m;
 	char *ext;              /* owned, or NULL */
 	st__event *ev;          /* owned (event_copy), or NULL */
+	bool strings;           /* ev has all its strings (event_copy's `all`) */
 	char id[48];
 } obox_item;
 
@@ -275,9 +276,10 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
  * every event goes in its request's format when the connection knows it
  * (from the acknowledgment), whatever the client sent since. In those
  * cases it is encoded again from `ev` (m was encoded when it was posted,
- * in the format the connection spoke then). Borrows ev and m;
+ * in the format the connection spoke then), when `ev` has the strings for
+ * it (`strings`, else only a progress message's). Borrows ev and m;
  * ev->percentage may be changed. */
-static void deliver_event(st__event *ev, st__msg *m)
+static void deliver_event(st__event *ev, st__msg *m, bool strings)
 {
 	pthread_mutex_lock(&S.conn_mu);
 	conn *c = conn_find(ev->connection_id);
@@ -296,7 +298,7 @@ static void deliver_event(st__event *ev, st__msg *m)
 	bool binary = fmt ? fmt == ST__EVFMT_FB : m->binary;
 	/* A copy made before the client mixed formats has no strings but a
 	 * progress message's (event_copy): such an event goes as encoded. */
-	if (binary != m->binary && ev->kind != ST__EV_PROGRESS && !ev->action)
+	if (binary != m->binary && ev->kind != ST__EV_PROGRESS && !strings)
 		binary = m->binary;
 	if (pct == ev->percentage && binary == m->binary) {
 		conn_enqueue(c, m);
@@ -325,7 +327,7 @@ static void outbox_drain(void)
 	for (size_t i = 0; i < got.n; i++) {
 		obox_item *it = &got.v[i];
 		if (it->ev)
-			deliver_event(it->ev, it->m);
+			deliver_event(it->ev, it->m, it->strings);
 		else if (it->ext)
 			deliver(it->kind, it->ext, it->ext + strlen(it->ext) + 1, it->m);
 		else
@@ -386,7 +388,7 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 		st__msg_unref(m);
 		return 0;
 	}
-	obox_item it = { k, m, NULL, NULL, "" };
+	obox_item it = { k, m, NULL, NULL, false, "" };
 	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
 	if (k == ST__TO_CONN && al < sizeof it.id) {
 		memcpy(it.id, a, al);
@@ -461,12 +463,12 @@ int st__gateway_post(const st__event *ev)
 	if (!copy) /* OOM: sent unguarded rather than lost */
 		return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
 	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
-		deliver_event(copy, m);
+		deliver_event(copy, m, mixed);
 		st__msg_unref(m);
 		free(copy);
 		return 0;
 	}
-	obox_item it = { ST__TO_CONN, m, NULL, copy, "" };
+	obox_item it = { ST__TO_CONN, m, NULL, copy, mixed, "" };
 	return outbox_put(it) < 0 ? -1 : 0;
 }
 
@@ -649,8 +651,11 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
 	atomic_store_explicit(&S.in_pass, true, memory_order_relaxed);
 	if (rate_ok(c, now, binary, &close)) {
-		if (atomic_exchange(&c->binary_mode, binary) != binary && c->spoke)
+		/* `mixed` first: a poster that reads the new format also
+		 * reads mixed (st__gateway_post), so it copies every string. */
+		if (c->spoke && atomic_load(&c->binary_mode) != binary)
 			atomic_store(&c->mixed, true);
+		atomic_store(&c->binary_mode, binary);
 		c->spoke = true;
 		st__router_conn rc = { c->id, &c->claims, now };
 		st__router_dispatch(&rc, msg, mlen, binary);
