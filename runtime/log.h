@@ -2,6 +2,8 @@
 #ifndef STREAMER_LOG_H
 #define STREAMER_LOG_H
 
+#include <stddef.h>
+
 enum {
 	ST__LOG_DEBUG,
 	ST__LOG_INFO,

@@ -663,12 +663,7 @@ static int recover_cancel(struct qthread *t, struct op *o)
 /* The test hook (see lose_cancels): true when this reply is to be lost. */
 static bool lose_cancel(st__queue *q)
 {
-	int n = atomic_load(&q->lose_cancels);
-	while (n > 0 && !atomic_compare_exchange_weak(&q->lose_cancels, &n, n - 1)) {
-	}
-	if (n > 0)
-		st__log_warn("test hook", "lost=%s", "cancel reply");
-	return n > 0;
+	return st__test_hook_take(&q->lose_cancels, "cancel reply");
 }
 
 /* Runs one operation. -1 when the connection broke before an answer (the

@@ -7,6 +7,9 @@
 #ifndef STREAMER_TESTHOOKS_H
 #define STREAMER_TESTHOOKS_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 /* Each count N > 0: the first N such operations are treated as if the
  * connection broke between their COMMIT and its reply. The queue and the
  * workers each copy the counts when they are created (st__queue_create,
@@ -33,5 +36,10 @@ typedef struct st__testhooks {
 
 /* Zero (testhooks.c); only the test daemon writes it. */
 extern st__testhooks st__test_hooks;
+
+/* A component's copy of one of the counts above: true when this operation
+ * is to be treated as lost (the count was positive; one is taken, and the
+ * log says `"lost":"<what>"`, which the tests look for). Thread-safe. */
+bool st__test_hook_take(atomic_int *count, const char *what);
 
 #endif

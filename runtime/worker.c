@@ -657,12 +657,7 @@ static void settle_cancelled(st__workers *w, struct fin_item *it, int n,
 /* The test hook (see lose_replies): true when this reply is to be lost. */
 static bool lose_reply(st__workers *w)
 {
-	int n = atomic_load(&w->lose_replies);
-	while (n > 0 && !atomic_compare_exchange_weak(&w->lose_replies, &n, n - 1)) {
-	}
-	if (n > 0)
-		st__log_warn("test hook", "lost=%s", "finish reply");
-	return n > 0;
+	return st__test_hook_take(&w->lose_replies, "finish reply");
 }
 
 /* Stores the batch's outcomes and sends the final messages, skipping
