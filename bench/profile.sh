@@ -14,7 +14,8 @@
 # sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
 # connections (or, with PROFILE_RATE set, sent at that many per second): its utime and stime per request from /proc, and system
 # calls and context switches per request from `perf stat` (tracepoints;
-# skipped when perf cannot read them). Times are only comparable within
+# skipped when perf cannot read them); with PROFILE_RECORD=file, also
+# `perf record -g` samples of the server into that file. Times are only comparable within
 # one run on this shared machine; the counts are steadier.
 #
 # streamerd runs against a private throwaway PostgreSQL cluster with an
@@ -39,7 +40,7 @@ pg=0
 cleanup() {
 	[ -n "$spid" ] && kill -TERM "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
 	[ $pg = 1 ] && scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1
-	rm -rf "$tmp"
+	[ -n "${PROFILE_KEEP:-}" ] && cp -r "$tmp" "$PROFILE_KEEP"; rm -rf "$tmp"
 }
 trap cleanup EXIT
 die() { echo "profile: $*" >&2; exit 1; }
@@ -107,10 +108,17 @@ if [ "$mode" = sys ]; then
 		perf_ok=1
 		sleep 0.3
 	fi
+	rec=
+	if [ -n "${PROFILE_RECORD:-}" ]; then # samples for perf report, kernel included
+		perf record -q -F 4000 -g -p "$spid" -o "$PROFILE_RECORD" 2>/dev/null &
+		rec=$!
+		sleep 0.3
+	fi
 	read -r u0 s0 < <(ticks)
 	j=$(load "$nsys")
 	read -r u1 s1 < <(ticks)
 	[ $perf_ok = 1 ] && kill -INT $ppid && wait $ppid
+	[ -n "$rec" ] && kill -INT $rec && wait $rec
 	hz=$(getconf CLK_TCK)
 	echo "$who: $(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$j") req/s; per request:" \
 		"user $(awk -v a="$u0" -v b="$u1" -v n="$nsys" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }') us," \

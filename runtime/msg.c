@@ -15,6 +15,7 @@ st__msg *st__msg_create(const void *p, size_t len, bool binary, st__msg_type t)
 	atomic_init(&m->refs, 1);
 	m->binary = binary;
 	m->final = false;
+	m->answer = false;
 	m->spare = false;
 	m->type = t;
 	m->alt = NULL;
@@ -89,6 +90,7 @@ st__msg *st__msg_from_buf(st_buf *b, bool binary, st__msg_type t)
 	atomic_init(&m->refs, 1);
 	m->binary = binary;
 	m->final = false;
+	m->answer = false;
 	/* Not grown: at least MSG_INITIAL bytes (a buffer that grew to
 	 * exactly that from nothing was realloc'd to that size too). */
 	m->spare = b->cap == MSG_INITIAL;

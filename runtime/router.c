@@ -208,6 +208,16 @@ static void send_msg(const char *conn_id, st__msg *m, bool final)
 	R.send(conn_id, m);
 }
 
+/* The one answer of a sync request (a worker's): nothing else of that
+ * request follows it, so the server may write it before messages queued
+ * earlier (st__server_send). */
+static void send_answer(const char *conn_id, st__msg *m)
+{
+	if (m)
+		m->answer = true;
+	send_msg(conn_id, m, true);
+}
+
 static void send_error(const char *conn_id, st__format f, const char *request_id,
 		       const char *id, const char *code, const char *message,
 		       const char *field)
@@ -567,8 +577,8 @@ static void job_error(job *jb, const char *code, const char *message,
 {
 	st__metrics_request(jb->act, code);
 	st__metrics_e2e_seconds(jb->act, (double)(mono_ns() - jb->t0) / 1e9);
-	send_error(jb->conn_id, jb->format, jb->request_id, jb->client_id, code,
-		   message, field);
+	send_answer(jb->conn_id, error_msg(jb->format, jb->request_id, jb->client_id,
+					   code, message, field, -1));
 }
 
 /* The error the handler or validator recorded. */
@@ -816,7 +826,7 @@ static void job_run(void *arg)
 	}
 	st__metrics_request(act, NULL);
 	st__metrics_e2e_seconds(act, (double)(mono_ns() - jb->t0) / 1e9);
-	send_msg(jb->conn_id, m, true);
+	send_answer(jb->conn_id, m);
 done:
 	st_arena_free(own);
 	st__pool_mem_free(R.pool, jb);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -26,13 +29,16 @@
 #define URLARG_MAX (ST__TOKEN_MAX + 512)
 #define ABUSE_WINDOW_NS 10000000000LL /* strikes are counted over 10 s */
 #define OUTQ_MSGS_MAX 65536     /* messages queued to one connection */
+#define ANSWER_NOW_MAX 4096     /* see answer_now (Linux's tcp_wmem[0]) */
 
 typedef struct conn {
 	struct lws *wsi;
 	char id[37];
 	st__claims claims;
 	bool established;
-	bool dead;               /* being dropped: queue nothing more */
+	/* Being dropped: queue nothing more. Set, and so is close_code,
+	 * under conn_mu (answer_now reads them on workers). */
+	bool dead;
 	/* The format of the client's last message: answers to a message go
 	 * in its own format; async events go in their request's (known from
 	 * its acknowledgment, deliver_event), else, like broadcasts, in the
@@ -210,6 +216,14 @@ static void conn_free(conn *c)
 
 /* --- outbound --------------------------------------------------------------- */
 
+/* Marks c dropped (it is being closed): nothing more is written to it. */
+static void conn_kill(conn *c)
+{
+	pthread_mutex_lock(&S.conn_mu);
+	c->dead = true;
+	pthread_mutex_unlock(&S.conn_mu);
+}
+
 /* Queues m (a new reference is taken) to c; drops a connection whose queue
  * is over the limit. Service thread. */
 static void conn_enqueue(conn *c, st__msg *m)
@@ -223,7 +237,7 @@ static void conn_enqueue(conn *c, st__msg *m)
 		st__log(ST__LOG_WARN, &lc, "slow reader dropped", "queued_bytes=%zu",
 			c->oq_bytes);
 		st__metrics_count(ST__C_SLOW_READER);
-		c->dead = true;
+		conn_kill(c);
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
 	}
@@ -408,8 +422,81 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 	return outbox_put(it);
 }
 
+/* Writes a sync answer to its socket from the worker that made it, when
+ * the loop is idle: posting it would wake the loop for a pass of its own,
+ * then a second poll for POLLOUT; with poll() over every connection that
+ * is most of what a request costs at moderate rates (bench/results.md).
+ * In a pass (in_pass), the loop drains it with the others at no extra
+ * cost, so it is posted.
+ *
+ * The frame must go whole: part of one would let the next write, lws's
+ * or ours, land inside it. So: no TLS or extensions (streamerd uses
+ * neither), nothing lws keeps to write later (lws_partial_buffered; our
+ * lws_write calls hold conn_mu), the socket's queue empty (SIOCOUTQ:
+ * every byte sent before was acknowledged) and at most ANSWER_NOW_MAX
+ * bytes, which Linux accepts whole into an empty queue (tcp_wmem[0]).
+ * If a send is short anyway the connection is shut down, never left
+ * with half a frame. conn_mu also keeps c alive (LWS_CALLBACK_CLOSED
+ * unlinks under it, before lws closes the socket) and orders this with
+ * the close frames, after which c is `dead`. No order is lost: nothing of
+ * a sync request follows its answer. Returns true when m was consumed. */
+static bool answer_now(const char *conn_id, st__msg *m)
+{
+	unsigned char *frame = m->data;
+	size_t len = m->len;
+	/* The header goes into the headroom (m is this answer's alone):
+	 * FIN and the opcode, then the length, unmasked. */
+	if (len < 126) {
+		frame -= 2;
+		frame[1] = (unsigned char)len;
+	} else {
+		frame -= 4;
+		frame[1] = 126;
+		frame[2] = (unsigned char)(len >> 8);
+		frame[3] = (unsigned char)len;
+	}
+	frame[0] = 0x80 | (m->binary ? 0x2 : 0x1);
+	size_t total = len + (size_t)(m->data - frame);
+
+	bool done = false;
+	pthread_mutex_lock(&S.conn_mu);
+	conn *c = conn_find(conn_id);
+	int fd = c ? lws_get_socket_fd(c->wsi) : -1, queued = -1;
+	if (c && c->established && !c->dead && !c->close_code && fd >= 0 &&
+	    !lws_partial_buffered(c->wsi) && ioctl(fd, SIOCOUTQ, &queued) == 0 &&
+	    queued == 0) {
+		ssize_t n = send(fd, frame, total, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == (ssize_t)total) {
+			done = true;
+			if (st__log_enabled(ST__LOG_DEBUG)) {
+				st__logctx lc = { c->id, NULL, NULL };
+				st__log(ST__LOG_DEBUG, &lc, "answer written by its worker",
+					"bytes=%zu format=%s", total,
+					m->binary ? "binary" : "json");
+			}
+		} else if (n > 0) {
+			c->dead = true;
+			shutdown(fd, SHUT_RDWR); /* lws sees it and closes */
+			st__logctx lc = { c->id, NULL, NULL };
+			st__log(ST__LOG_ERROR, &lc, "short write of an answer: connection shut down",
+				"sent=%zd of=%zu", n, total);
+			done = true;
+		}
+	}
+	pthread_mutex_unlock(&S.conn_mu);
+	if (!done)
+		return false;
+	st__metrics_out(m->type);
+	st__msg_unref(m);
+	return true;
+}
+
 void st__server_send(const char *conn_id, st__msg *m)
 {
+	if (m && m->answer && m->len <= ANSWER_NOW_MAX && !m->alt &&
+	    !atomic_load_explicit(&S.in_pass, memory_order_relaxed) &&
+	    !pthread_equal(pthread_self(), S.service_thread) && answer_now(conn_id, m))
+		return;
 	st__server_post(ST__TO_CONN, conn_id, NULL, m);
 }
 
@@ -692,7 +779,11 @@ static int on_writable(struct lws *wsi, conn *c)
 		return 0;
 	}
 	st__msg *m = c->oq[c->oq_first];
+	/* Under conn_mu: answer_now must not write while lws may keep part
+	 * of this message to write later (lws_partial_buffered). */
+	pthread_mutex_lock(&S.conn_mu);
 	int n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	pthread_mutex_unlock(&S.conn_mu);
 	if (n < (int)m->len)
 		return -1;
 	st__metrics_out(m->type);
@@ -721,11 +812,13 @@ static void drain_check(lws_sorted_usec_list_t *sul)
 	if (!S.closing && (quiet || now > S.drain_deadline_ns)) {
 		S.closing = true;
 		S.drain_deadline_ns = now + 2000000000LL; /* for the closes */
+		pthread_mutex_lock(&S.conn_mu);
 		for (conn *c = S.all; c; c = c->next) {
 			c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
 			c->close_reason = "server shutting down";
 			lws_callback_on_writable(c->wsi);
 		}
+		pthread_mutex_unlock(&S.conn_mu);
 	}
 	if (S.closing && (S.all == NULL || now > S.drain_deadline_ns)) {
 		S.done = true;
@@ -781,11 +874,23 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_RECEIVE:
 		if (!c)
 			return -1;
-		return on_receive(wsi, c, in, len);
+		if (on_receive(wsi, c, in, len) < 0) {
+			conn_kill(c); /* lws closes it */
+			return -1;
+		}
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!c)
 			return -1;
-		return on_writable(wsi, c);
+		if (on_writable(wsi, c) < 0) {
+			conn_kill(c);
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c)
+			conn_kill(c); /* lws answers the close: nothing after it */
+		return 0;
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* CLOSED fires for refused handshakes too: pss->c is NULL. */

@@ -165,7 +165,8 @@ int main(void)
 	arena = st_arena_create(1 << 24);
 	char bin[512];
 	snprintf(bin, sizeof bin, "%s/streamerd", build_dir);
-	const char *senv[] = { "JWT_SECRET=bin-secret", "STREAMER_RATE_LIMIT=100000",
+	const char *senv[] = { "JWT_SECRET=bin-secret", "LOG_LEVEL=debug",
+			       "STREAMER_RATE_LIMIT=100000",
 			       "STREAMER_RATE_BURST=100000", "STREAMER_STATIC=", NULL };
 	tsrv s;
 	if (tsrv_start(&s, bin, senv) < 0)
@@ -440,6 +441,24 @@ int main(void)
 		is_int(m.pongs, 1, "  the binary ping sent meanwhile answered in binary");
 		is_int(m.strays, 0, "  nothing else");
 	}
+	/* Binary answers written by their workers (server.c, answer_now,
+	 * taken when the loop is idle: one request at a time). */
+	int whole = 0;
+	for (int i = 0; i < 50; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "w-%d", i);
+		req = echo_request(id, "written by a worker", &n);
+		raw = NULL;
+		if (wsc_send_frame(&c, WS_BIN, true, req, n) == 0 &&
+		    recv_env(&env, &raw, 5000) == 0 && env.type == ST__ENV_RESPONSE &&
+		    str_is(env.id, id))
+			whole++;
+		free(req);
+		free(raw);
+	}
+	is_int(whole, 50, "50 binary echoes one at a time, each answered whole");
+	ok(tsrv_log_has(&s, "\"format\":\"binary\""),
+	   "  binary answers were written by their workers (log)");
 	wsc_close(&c);
 
 	is_int(tsrv_stop(&s), 0, "streamerd stops cleanly");
