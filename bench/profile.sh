@@ -3,7 +3,8 @@
 #
 #   bench/profile.sh [streamerd|lws] [callgrind|sys]
 #
-# callgrind (the default): the server runs under valgrind --tool=callgrind;
+# callgrind (the default; PROFILE_KEEP=dir keeps its files): the server
+# runs under valgrind --tool=callgrind;
 # after a warm-up, two closed loops of PROFILE_CONNS (100) connections (PROFILE_N1 and
 # PROFILE_N2 requests, default 2,000 and 22,000) are each bracketed by a
 # zero and a dump of the counters, so that connecting, the handshakes and
@@ -12,7 +13,8 @@
 # differ most (inclusive and self) with callgrind_annotate.
 #
 # sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
-# connections (or, with PROFILE_RATE set, sent at that many per second): its utime and stime per request from /proc, and system
+# connections (or, with PROFILE_RATE set, sent at that many per second): its utime and stime per request from /proc (also per
+# thread name: the loop is the process's own name, st-pool the handlers), and system
 # calls and context switches per request from `perf stat` (tracepoints;
 # skipped when perf cannot read them); with PROFILE_RECORD=file, also
 # `perf record -g` samples of the server into that file. Times are only comparable within
@@ -114,15 +116,21 @@ if [ "$mode" = sys ]; then
 		rec=$!
 		sleep 0.3
 	fi
+	# Per thread name: utime+stime ticks (the loop is the main thread).
+	tticks() { cat /proc/"$spid"/task/*/stat 2>/dev/null | awk '{ gsub(/[()]/, "", $2); t[$2] += $14 + $15 } END { for (k in t) print k, t[k] }'; }
+	tticks >"$tmp/t0"
 	read -r u0 s0 < <(ticks)
 	j=$(load "$nsys")
 	read -r u1 s1 < <(ticks)
+	tticks >"$tmp/t1"
 	[ $perf_ok = 1 ] && kill -INT $ppid && wait $ppid
 	[ -n "$rec" ] && kill -INT $rec && wait $rec
 	hz=$(getconf CLK_TCK)
 	echo "$who: $(sed -n 's/.*"rps":\([0-9.]*\).*/\1/p' <<<"$j") req/s; per request:" \
 		"user $(awk -v a="$u0" -v b="$u1" -v n="$nsys" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }') us," \
 		"system $(awk -v a="$s0" -v b="$s1" -v n="$nsys" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }') us"
+	awk -v n="$nsys" -v hz="$(getconf CLK_TCK)" 'FNR == NR { a[$1] = $2; next }
+		$2 - a[$1] > 0 { printf "  thread %-26s %7.2f us\n", $1, ($2 - a[$1]) * 1e6 / hz / n }' "$tmp/t0" "$tmp/t1"
 	[ $perf_ok = 1 ] && awk -F, -v n="$nsys" '/^[0-9]/ && $3 != "task-clock" { printf "  %-32s %7.3f\n", $3, $1 / n }' "$tmp/perf.csv"
 	exit 0
 fi

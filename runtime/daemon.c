@@ -25,6 +25,7 @@ static atomic_bool sig_done;
 static void *signal_main(void *arg)
 {
 	sigset_t *set = arg;
+	pthread_setname_np(pthread_self(), "st-signal"); /* top -H, perf */
 	for (;;) {
 		int sig;
 		if (sigwait(set, &sig) != 0)

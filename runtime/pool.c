@@ -107,6 +107,7 @@ static bool want_wake(st__pool *p)
 static void *pool_main(void *arg)
 {
 	st__pool *p = arg;
+	pthread_setname_np(pthread_self(), "st-pool"); /* top -H, perf */
 	is_worker = true;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {

@@ -182,6 +182,7 @@ static void write_batch(st__presence *p, op *list)
 static void *presence_main(void *arg)
 {
 	st__presence *p = arg;
+	pthread_setname_np(pthread_self(), "st-presence"); /* top -H, perf */
 	long long next_check = now_ms() + CHECK_MS;
 	int beats = 0;
 	pthread_mutex_lock(&p->mu);

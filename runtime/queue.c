@@ -871,6 +871,7 @@ int st__queue_cancel(st__queue *q, const char *tenant_id, const char *user_id,
 static void *submitter_main(void *arg)
 {
 	struct qthread *t = arg;
+	pthread_setname_np(pthread_self(), "st-submit"); /* top -H, perf */
 	st__queue *q = t->q;
 	for (;;) {
 		pthread_mutex_lock(&q->mu);

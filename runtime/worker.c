@@ -316,6 +316,7 @@ static void push_fin(st__workers *w, st__job *j)
 static void *worker_main(void *arg)
 {
 	st__workers *w = arg;
+	pthread_setname_np(pthread_self(), "st-worker"); /* top -H, perf */
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		while (!w->runq && !atomic_load(&w->stop_workers)) {
@@ -832,6 +833,7 @@ static void classify_item(st__workers *w, struct fin_item *f)
 static void *finisher_main(void *arg)
 {
 	st__workers *w = arg;
+	pthread_setname_np(pthread_self(), "st-finish"); /* top -H, perf */
 	int max = w->cfg->batch_max;
 	struct fin_item *it = calloc((size_t)max, sizeof *it);
 	st_buf a[3];
@@ -963,6 +965,7 @@ static void flusher_wait(st__workers *w, int64_t next)
 static void *flusher_main(void *arg)
 {
 	st__workers *w = arg;
+	pthread_setname_np(pthread_self(), "st-flush"); /* top -H, perf */
 	st__job **remote = calloc(FLUSH_MAX, sizeof *remote);
 	struct db_item *dbi = calloc(FLUSH_MAX, sizeof *dbi);
 	st_buf a[6], ev;
@@ -1693,6 +1696,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static void *dispatcher_main(void *arg)
 {
 	st__workers *w = arg;
+	pthread_setname_np(pthread_self(), "st-dispatch"); /* top -H, perf */
 	const st__async_config *cfg = w->cfg;
 	st_buf a[2];
 	st_buf_init(&a[0], 64u << 20);
