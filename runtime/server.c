@@ -1,6 +1,8 @@
 /* server.c: libwebsockets server. The service thread owns every connection;
- * other threads reach them only through the outbox (a mutex-protected
- * list, then lws_cancel_service), drained in EVENT_WAIT_CANCELLED. */
+ * other threads reach them through the outbox (a mutex-protected list,
+ * then lws_cancel_service), drained in EVENT_WAIT_CANCELLED and after each
+ * pass, with one exception: a worker writes a sync answer to the socket
+ * itself when the loop is idle (answer_now). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
