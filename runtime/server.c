@@ -432,14 +432,19 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
  * cost, so it is posted.
  *
  * The frame must go whole: part of one would let the next write, lws's
- * or ours, land inside it. So: no TLS or extensions (streamerd uses
- * neither), nothing lws keeps to write later (lws_partial_buffered; our
- * lws_write calls hold conn_mu), the socket's queue empty (SIOCOUTQ:
- * every byte sent before was acknowledged) and at most ANSWER_NOW_MAX
- * bytes, which Linux accepts whole into an empty queue (tcp_wmem[0]).
- * If a send is short anyway the connection is shut down, never left
- * with half a frame. conn_mu also keeps c alive (LWS_CALLBACK_CLOSED
- * unlinks under it, before lws closes the socket) and orders this with
+ * or ours, land inside it. So: a plain TCP socket of its own (no TLS or
+ * extensions, which streamerd does not enable; a WebSocket over HTTP/2
+ * has no fd of its own and is skipped), nothing lws keeps to write later
+ * (lws_partial_buffered; our lws_write calls hold conn_mu), the socket's
+ * queue empty (SIOCOUTQ: every byte sent before was acknowledged), and at
+ * most ANSWER_NOW_MAX bytes, which Linux normally takes whole into an
+ * empty queue (tcp_wmem[0] is forced even under memory pressure, less
+ * the buffer's overhead). A short write anyway shuts the connection down
+ * and the answer is lost, never half a frame left for the next write.
+ * lws's own control frames (pong, the reply to a close, keepalive pings)
+ * are not under conn_mu; each is small and whole unless the socket is
+ * full, which SIOCOUTQ sees. conn_mu also keeps c alive (CLOSED unlinks
+ * under it, before lws closes the socket) and orders these writes with
  * the close frames, after which c is `dead`. No order is lost: nothing of
  * a sync request follows its answer. Returns true when m was consumed. */
 static bool answer_now(const char *conn_id, st__msg *m)
@@ -460,7 +465,7 @@ static bool answer_now(const char *conn_id, st__msg *m)
 	frame[0] = 0x80 | (m->binary ? 0x2 : 0x1);
 	size_t total = len + (size_t)(m->data - frame);
 
-	bool done = false;
+	bool done = false, lost = false;
 	pthread_mutex_lock(&S.conn_mu);
 	conn *c = conn_find(conn_id);
 	int fd = c ? lws_get_socket_fd(c->wsi) : -1, queued = -1;
@@ -477,18 +482,20 @@ static bool answer_now(const char *conn_id, st__msg *m)
 					m->binary ? "binary" : "json");
 			}
 		} else if (n > 0) {
-			c->dead = true;
-			shutdown(fd, SHUT_RDWR); /* lws sees it and closes */
+			/* lws sees the shutdown and closes; until then, writes
+			 * to it fail (EPIPE) and are queued, then dropped. */
+			shutdown(fd, SHUT_RDWR);
 			st__logctx lc = { c->id, NULL, NULL };
 			st__log(ST__LOG_ERROR, &lc, "short write of an answer: connection shut down",
 				"sent=%zd of=%zu", n, total);
-			done = true;
+			lost = true;
 		}
 	}
 	pthread_mutex_unlock(&S.conn_mu);
-	if (!done)
+	if (!done && !lost)
 		return false;
-	st__metrics_out(m->type);
+	if (done)
+		st__metrics_out(m->type);
 	st__msg_unref(m);
 	return true;
 }
@@ -890,8 +897,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		}
 		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+		/* lws answers the client's close, or closes on a protocol
+		 * error of its own finding (1002): nothing after that frame. */
 		if (c)
-			conn_kill(c); /* lws answers the close: nothing after it */
+			conn_kill(c);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WSI_DESTROY:

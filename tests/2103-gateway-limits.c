@@ -66,6 +66,21 @@ int main(void)
 	wsc_close(&c);
 	free(big);
 
+	/* A protocol error lws answers itself (a reserved opcode: close 1002)
+	 * while a sync request runs: nothing may follow the close frame, not
+	 * even that request's answer (RFC 6455 5.5.1). */
+	is_int(connect_as(&c, s.port, 0), 101, "connected for a protocol error");
+	wsc_send_text(&c, "{\"type\":\"request\",\"id\":\"late\",\"action\":\"sleep\","
+			  "\"payload\":{\"ms\":300}}");
+	wsc_send_frame(&c, 0x3, true, "x", 1);
+	is_int(wsc_wait_close(&c, 5000), 1002, "a reserved opcode closes with 1002");
+	char *after = NULL;
+	int op = wsc_recv(&c, 1500, &after, NULL);
+	ok(op <= 0, "  and the answer of the request in flight does not follow the close (%d%s%.80s)",
+	   op, after ? ": " : "", after ? after : "");
+	free(after);
+	wsc_close(&c);
+
 	/* Rate limit: 5 at once, then 5 per second. */
 	sleep(1);
 	is_int(connect_as(&c, s.port, 0), 101, "a fresh connection");
