@@ -13,7 +13,9 @@
 # differ most (inclusive and self) with callgrind_annotate.
 #
 # sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
-# connections (or, with PROFILE_RATE set, sent at that many per second): its utime and stime per request from /proc (also per
+# connections (or, with PROFILE_RATE set, sent at that many per second;
+# or, with PROFILE_CLIENT=lws, a closed loop of PROFILE_SECONDS on
+# bench/lws_load, the libwebsockets client): its utime and stime per request from /proc (also per
 # thread name: the loop is the process's own name, st-pool the handlers), and system
 # calls and context switches per request from `perf stat` (tracepoints;
 # skipped when perf cannot read them); with PROFILE_RECORD=file, also
@@ -92,7 +94,11 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 rate=${PROFILE_RATE:-}
-if [ -n "$rate" ] && [ "$mode" = sys ]; then
+if [ "${PROFILE_CLIENT:-}" = lws ] && [ "$mode" = sys ]; then
+	# Closed loop on the libwebsockets client for PROFILE_SECONDS (5);
+	# per request is then per answer it counted (finals).
+	load() { "$build/bench/lws_load" -l "$who" -c "$conns" -w 0 -d "${PROFILE_SECONDS:-5}" -m "$tmpl" "$url" 2>/dev/null | tail -1; }
+elif [ -n "$rate" ] && [ "$mode" = sys ]; then
 	# Open loop: PROFILE_SYS_N requests sent at PROFILE_RATE per second.
 	load() { "$loadgen" -l "$who" -c "$conns" -r "$rate" -d $((($1 + rate - 1) / rate)) -m "$tmpl" "$url" 2>/dev/null | tail -1; }
 else
@@ -103,7 +109,7 @@ load 500 >/dev/null # warm-up: allocator caches, lazy binding
 if [ "$mode" = sys ]; then
 	ticks() { awk '{ print $14, $15 }' "/proc/$spid/stat"; }
 	perf_ok=0
-	events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_poll,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_writev
+	events=task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_poll,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_writev,syscalls:sys_enter_ioctl
 	if perf stat -x, -e "$events" true >/dev/null 2>&1; then
 		perf stat -x, -p "$spid" -e "$events" -o "$tmp/perf.csv" &
 		ppid=$!
@@ -123,6 +129,10 @@ if [ "$mode" = sys ]; then
 	j=$(load "$nsys")
 	read -r u1 s1 < <(ticks)
 	tticks >"$tmp/t1"
+	if [ "${PROFILE_CLIENT:-}" = lws ]; then
+		nsys=$(sed -n 's/.*"finals":\([0-9]*\).*/\1/p' <<<"$j")
+		[ -n "$nsys" ] && [ "$nsys" -gt 0 ] || die "lws_load: $j"
+	fi
 	[ $perf_ok = 1 ] && kill -INT $ppid && wait $ppid
 	[ -n "$rec" ] && kill -INT $rec && wait $rec
 	hz=$(getconf CLK_TCK)
