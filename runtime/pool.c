@@ -338,3 +338,11 @@ size_t st__pool_busy(st__pool *p)
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }
+
+int st__pool_idle(st__pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	int n = p->idle - p->waking;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}

@@ -50,5 +50,7 @@ void st__pool_mem_free(st__pool *p, void *mem);
 
 /* Jobs queued plus running. */
 size_t st__pool_busy(st__pool *p);
+/* Threads asleep waiting for jobs (for tests). */
+int st__pool_idle(st__pool *p);
 
 #endif

@@ -62,7 +62,11 @@ int main(void)
 		usleep(1000);
 	is_int(atomic_load(&ran), 10, "ten submitted jobs run");
 
-	/* A holder's batch: a slow job first, then fast ones behind it. */
+	/* A holder's batch: a slow job first, then fast ones behind it,
+	 * both workers asleep at first (a worker still on its way to sleep
+	 * would take the fast jobs at once, and no kick would see them wait). */
+	for (int64_t end = now_ms() + 5000; st__pool_idle(p) < 2 && now_ms() < end;)
+		usleep(1000);
 	atomic_store(&ran, 0);
 	st__pool_hold(p, true);
 	int64_t t0 = now_ms();
