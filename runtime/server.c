@@ -448,9 +448,9 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 }
 
 /* Writes a sync answer to its socket from the worker that made it, when
- * the loop is idle: posting it would wake the loop for a pass of its own,
- * then a second poll for POLLOUT; with poll() over every connection that
- * is most of what a request costs at moderate rates (bench/results.md).
+ * the loop is idle: posting it would wake the loop for a pass of its own
+ * (a pipe write, then a poll() over every connection), most of what a
+ * request costs at moderate rates (bench/results.md).
  * In a pass (in_pass), the loop drains it with the others at no extra
  * cost, so it is posted.
  *
