@@ -243,16 +243,20 @@ static void conn_enqueue(conn *c, st__msg *m)
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	/* Nothing waits before it: written now, without a WRITEABLE round
-	 * (a POLLOUT request, a poll() and lws's dispatch; 2% of the CPU
-	 * per echo in closed loops, bench/results.md). lws's guide says to
+	/* A sync answer that nothing waits before: written now, without a
+	 * WRITEABLE round (a POLLOUT request, a poll() and lws's dispatch;
+	 * 2% of the CPU per echo in closed loops, bench/results.md). Async
+	 * events still wait for WRITEABLE: written at once they cost 12% of
+	 * the durable throughput end to end (three A/B pairs; not traced,
+	 * likely the loop holding conn_mu across many more sends while the
+	 * async threads look connections up under it). lws's guide says to
 	 * write only in WRITEABLE, for HTTP/2 and TLS; for a WebSocket on a
 	 * plain socket of its own, lws 4.1 sends what the socket takes and
 	 * keeps the rest (lws_issue_raw), after which lws_partial_buffered
 	 * holds the next messages in our queue, bounded as before: a slow
 	 * reader costs one message more. A WebSocket over HTTP/2 still
 	 * writes in its stream's WRITEABLE turn. */
-	if (c->oq_n == 0 && !c->close_code && !lws_partial_buffered(c->wsi) &&
+	if (m->answer && c->oq_n == 0 && !c->close_code && !lws_partial_buffered(c->wsi) &&
 	    lws_get_network_wsi(c->wsi) == c->wsi) {
 		pthread_mutex_lock(&S.conn_mu); /* see answer_now */
 		int n = lws_write(c->wsi, m->data, m->len,
