@@ -226,6 +226,21 @@ static void conn_kill(conn *c)
 	pthread_mutex_unlock(&S.conn_mu);
 }
 
+/* Writes m to c with lws_write (service thread); true when lws took it
+ * all (it may keep part to send later). Under conn_mu: answer_now must
+ * not write while lws may keep part of a message (lws_partial_buffered). */
+static bool conn_write(conn *c, st__msg *m)
+{
+	pthread_mutex_lock(&S.conn_mu);
+	int n = lws_write(c->wsi, m->data, m->len,
+			  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	pthread_mutex_unlock(&S.conn_mu);
+	if (n < (int)m->len)
+		return false;
+	st__metrics_out(m->type);
+	return true;
+}
+
 /* Queues m (a new reference is taken) to c; drops a connection whose queue
  * is over the limit. Service thread. */
 static void conn_enqueue(conn *c, st__msg *m)
@@ -258,16 +273,10 @@ static void conn_enqueue(conn *c, st__msg *m)
 	 * writes in its stream's WRITEABLE turn. */
 	if (m->answer && c->oq_n == 0 && !c->close_code && !lws_partial_buffered(c->wsi) &&
 	    lws_get_network_wsi(c->wsi) == c->wsi) {
-		pthread_mutex_lock(&S.conn_mu); /* see answer_now */
-		int n = lws_write(c->wsi, m->data, m->len,
-				  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-		pthread_mutex_unlock(&S.conn_mu);
-		if (n < (int)m->len) {
+		if (!conn_write(c, m)) {
 			conn_kill(c);
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-			return;
 		}
-		st__metrics_out(m->type);
 		return;
 	}
 	if (c->oq_n == c->oq_cap) {
@@ -815,14 +824,8 @@ static int on_writable(struct lws *wsi, conn *c)
 		return 0;
 	}
 	st__msg *m = c->oq[c->oq_first];
-	/* Under conn_mu: answer_now must not write while lws may keep part
-	 * of this message to write later (lws_partial_buffered). */
-	pthread_mutex_lock(&S.conn_mu);
-	int n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	pthread_mutex_unlock(&S.conn_mu);
-	if (n < (int)m->len)
+	if (!conn_write(c, m))
 		return -1;
-	st__metrics_out(m->type);
 	c->oq_first = c->oq_first + 1 == c->oq_cap ? 0 : c->oq_first + 1;
 	c->oq_bytes -= m->len;
 	c->oq_n--;
