@@ -6,8 +6,9 @@
 #   echo server (bench/node/ws_echo.mjs) and streamerd's `echo` action:
 #   memory per idle connection and connect p50/p99, closed-loop echo at
 #   100 and 1,000 connections (each also with bench/lws_load, the
-#   libwebsockets client), latency at a fixed rate, server CPU time per
-#   request (utime+stime from /proc/PID/stat).
+#   libwebsockets client; at 100 also with bench/node/ws_load.mjs, the
+#   Node `ws` client of issue 4's reference figures), latency at a fixed
+#   rate, server CPU time per request (utime+stime from /proc/PID/stat).
 #
 #   The three servers run side by side (an idle one costs no CPU, and CPU
 #   is read per server PID). The idle step runs once per server, before
@@ -65,6 +66,7 @@ fi
 
 loadgen=$build/bench/loadgen
 lws_load=$build/bench/lws_load
+ws_load=bench/node/ws_load.mjs
 tmp=$(mktemp -d /tmp/streamer-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
@@ -272,6 +274,9 @@ sync_rounds() {
 		say "sync round $r of $rounds: ${order[*]}"
 		for name in "${order[@]}"; do load_step "$name" c1 "$r" -c "$conns"; done
 		for name in "${order[@]}"; do GEN=$lws_load load_step "$name" lc "$r" -c "$conns"; done
+		if [ $node_client = 1 ]; then
+			for name in "${order[@]}"; do GEN=$ws_load load_step "$name" nc "$r" -c "$conns"; done
+		fi
 		for name in "${order[@]}"; do load_step "$name" cN "$r" -c "$many"; done
 		for name in "${order[@]}"; do GEN=$lws_load load_step "$name" lN "$r" -c "$many"; done
 		for name in "${order[@]}"; do load_step "$name" rate "$r" -c "$conns" -r "$rate"; done
@@ -344,6 +349,9 @@ if wants node || wants async; then
 		fi
 	fi
 fi
+# The Node client step (bench/node/ws_load.mjs) runs whenever it can.
+node_client=0
+command -v node >/dev/null && [ -d bench/node/node_modules/ws ] && node_client=1
 
 # --- sync: the servers, started side by side ------------------------------------
 
@@ -493,7 +501,7 @@ a() { echo "${A[$1]:-n/a}"; }
 ratio() { [ "$1" = n/a ] || [ "$2" = n/a ] && { echo n/a; return; }; calc "$1 / $2"; }
 
 # per_round KEY: true for the load steps' keys (measured once per round).
-per_round() { case "$1" in c1.* | lc.* | cN.* | lN.* | rate.*) return 0;; esac; return 1; }
+per_round() { case "$1" in c1.* | lc.* | nc.* | cN.* | lN.* | rate.*) return 0;; esac; return 1; }
 
 # v SERVER KEY: the value (unformatted), the median over the rounds for
 # the load steps.
@@ -538,7 +546,7 @@ sync_spread() {
 	line="sync steps: median of $rounds interleaved round$(plural) of $dur s (+$warm s warm-up)"
 	if [ -n "${SPID[lws]:-}" ] && [ -n "${SPID[streamerd]:-}" ]; then
 		line+="; CPU ratio streamerd/lws per round:"
-		for k in c1:"$conns" cN:"$many" lc:"$conns (lws client)" lN:"$many (lws client)"; do
+		for k in c1:"$conns" cN:"$many" lc:"$conns (lws client)" nc:"$conns (Node client)" lN:"$many (lws client)"; do
 			list=
 			for x in $(rounds_ratio streamerd lws "${k%%:*}.cpu"); do
 				list+="${list:+, }$(calc "$x")"
@@ -559,6 +567,10 @@ table() {
 	sync_row "  server CPU us/req" c1.cpu
 	sync_row "same, lws client: req/s" lc.rps
 	sync_row "  server CPU us/req" lc.cpu
+	if [ $node_client = 1 ]; then
+		sync_row "same, Node ws client: req/s" nc.rps
+		sync_row "  server CPU us/req" nc.cpu
+	fi
 	sync_row "closed loop, $many conns: req/s" cN.rps
 	sync_row "  latency p99 ms" cN.p99
 	sync_row "  server CPU us/req" cN.cpu
