@@ -72,6 +72,9 @@ chmod 755 "$tmp"
 pids=()
 pg_started=0
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# What is measured: read now, before the results file is appended to.
+commit=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- . \
+	':(exclude)bench/results.md' 2>/dev/null || echo ' (with local changes)')
 notes=()
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -629,7 +632,7 @@ if [ "$results" != - ]; then
 		echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo
 		echo "- machine: $(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-		echo "- commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with local changes)')"
+		echo "- commit: $commit"
 		echo "- command: \`$cmdline\` (${BUILD_DESC:-$build}; sync: $rounds interleaved round$(plural), ${dur} s per step after ${warm} s warm-up; async: ${adur} s per step; graphile-worker $gwjobs jobs, concurrency $((2 * $(nproc))))"
 		echo
 		echo "$out"

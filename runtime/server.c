@@ -548,7 +548,7 @@ static bool answer_now(const char *conn_id, st__msg *m)
  * client's next request wake the loop for that one socket, a poll() over
  * every connection each time; posted, the answers of a batch go out
  * together in the loop's next pass and their replies come back together
- * (bench/results.md, 2026-11-26 19:40: 40% fewer polls per echo, 3-4%
+ * (bench/results.md, 2026-11-26 18:45: 40% fewer polls per echo, 3-4%
  * less CPU, at a fixed rate the same as before). */
 void st__server_send(const char *conn_id, st__msg *m)
 {
