@@ -14,12 +14,13 @@
 #
 # sys: the server at full speed, PROFILE_SYS_N (200,000) requests over PROFILE_CONNS
 # connections (or, with PROFILE_RATE set, sent at that many per second;
-# or, with PROFILE_CLIENT=lws, a closed loop of PROFILE_SECONDS on
-# bench/lws_load, the libwebsockets client): its utime and stime per request from /proc (also per
+# or, with PROFILE_CLIENT=lws|node, a closed loop of PROFILE_SECONDS on
+# bench/lws_load, the libwebsockets client, or bench/node/ws_load.mjs): its utime and stime per request from /proc (also per
 # thread name: the loop is the process's own name, st-pool the handlers), and system
 # calls and context switches per request from `perf stat` (tracepoints;
 # skipped when perf cannot read them); with PROFILE_RECORD=file, also
-# `perf record -g` samples of the server into that file. Times are only comparable within
+# `perf record -g` samples of the server into that file (of PROFILE_EVENTS
+# when set, e.g. syscalls:sys_enter_futex to see who calls it). Times are only comparable within
 # one run on this shared machine; the counts are steadier.
 #
 # streamerd runs against a private throwaway PostgreSQL cluster with an
@@ -94,10 +95,16 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 rate=${PROFILE_RATE:-}
-if [ "${PROFILE_CLIENT:-}" = lws ] && [ "$mode" = sys ]; then
-	# Closed loop on the libwebsockets client for PROFILE_SECONDS (5);
-	# per request is then per answer it counted (finals).
-	load() { "$build/bench/lws_load" -l "$who" -c "$conns" -w 0 -d "${PROFILE_SECONDS:-5}" -m "$tmpl" "$url" 2>/dev/null | tail -1; }
+if [ -n "${PROFILE_CLIENT:-}" ] && [ "$mode" = sys ]; then
+	# Closed loop on the libwebsockets client (lws) or the Node `ws` one
+	# (node) for PROFILE_SECONDS (5); per request is then per answer it
+	# counted (finals).
+	case $PROFILE_CLIENT in
+	lws) client=("$build/bench/lws_load");;
+	node) client=(bench/node/ws_load.mjs);;
+	*) die "PROFILE_CLIENT is lws or node, not '$PROFILE_CLIENT'";;
+	esac
+	load() { "${client[@]}" -l "$who" -c "$conns" -w 0 -d "${PROFILE_SECONDS:-5}" -m "$tmpl" "$url" 2>/dev/null | tail -1; }
 elif [ -n "$rate" ] && [ "$mode" = sys ]; then
 	# Open loop: PROFILE_SYS_N requests sent at PROFILE_RATE per second.
 	load() { "$loadgen" -l "$who" -c "$conns" -r "$rate" -d $((($1 + rate - 1) / rate)) -m "$tmpl" "$url" 2>/dev/null | tail -1; }
@@ -118,7 +125,7 @@ if [ "$mode" = sys ]; then
 	fi
 	rec=
 	if [ -n "${PROFILE_RECORD:-}" ]; then # samples for perf report, kernel included
-		perf record -q -F 4000 -g -p "$spid" -o "$PROFILE_RECORD" 2>/dev/null &
+		perf record -q ${PROFILE_EVENTS:+-e "$PROFILE_EVENTS"} -F 4000 -g -p "$spid" -o "$PROFILE_RECORD" 2>/dev/null &
 		rec=$!
 		sleep 0.3
 	fi
@@ -129,9 +136,9 @@ if [ "$mode" = sys ]; then
 	j=$(load "$nsys")
 	read -r u1 s1 < <(ticks)
 	tticks >"$tmp/t1"
-	if [ "${PROFILE_CLIENT:-}" = lws ]; then
+	if [ -n "${PROFILE_CLIENT:-}" ]; then
 		nsys=$(sed -n 's/.*"finals":\([0-9]*\).*/\1/p' <<<"$j")
-		[ -n "$nsys" ] && [ "$nsys" -gt 0 ] || die "lws_load: $j"
+		[ -n "$nsys" ] && [ "$nsys" -gt 0 ] || die "$PROFILE_CLIENT client: $j"
 	fi
 	[ $perf_ok = 1 ] && kill -INT $ppid && wait $ppid
 	[ -n "$rec" ] && kill -INT $rec && wait $rec
