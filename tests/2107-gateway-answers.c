@@ -5,9 +5,13 @@
  * bytes, and up to 64 KiB), beside answers too large for that path, one
  * request at a time (the loop idle: the path is taken, the log says so)
  * and pipelined with pings and async requests whose messages go through
- * the loop's queue (both writers on one socket). */
+ * the loop's queue (both writers on one socket); and not taken after a
+ * burst, while the loop is busy. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "e2e.h"
 
@@ -68,6 +72,44 @@ int main(void)
 	int direct = log_count(&s, "answer written by its worker");
 	diag("%d of %d answers written by their workers", direct, sent);
 	ok(direct > 0, "answers were written by their workers (log: answer written by its worker)");
+
+	/* A burst in one TCP segment: the loop reads its frames in one pass
+	 * and is then busy, so the workers leave the answers to it; then,
+	 * one at a time again, the workers write them once more. */
+	int before = direct, burst_ok = 0;
+	int one = 1, zero = 0;
+	setsockopt(c.ws.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+	for (int i = 0; i < 20; i++)
+		e2e_send(&c, "{\"type\":\"request\",\"id\":\"b%d\",\"action\":\"echo\","
+			     "\"payload\":{\"message\":\"burst %d\"}}", i, i);
+	setsockopt(c.ws.fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
+	for (int i = 0; i < 20; i++) {
+		char id[16], want[16];
+		snprintf(id, sizeof id, "b%d", i);
+		snprintf(want, sizeof want, "burst %d", i);
+		json_t *r = e2e_wait(&c, "response", NULL, id, 5000);
+		burst_ok += r && echoed(r, want);
+	}
+	is_int(burst_ok, 20, "a burst of 20 in one segment: every echo answered");
+	is_int(log_count(&s, "answer written by its worker") - before, 0,
+	       "  none written by its worker: the loop was busy (server.c, ANSWER_NOW_BUSY)");
+	/* Not every one: the path also needs the previous answer's bytes
+	 * acknowledged (SIOCOUTQ), which a delayed ACK can hold back. */
+	before = log_count(&s, "answer written by its worker");
+	int lone = 0, lone_ok = 0, lone_direct = 0;
+	while (lone < 100 && !lone_direct) {
+		char id[16], want[16];
+		snprintf(id, sizeof id, "a%d", lone);
+		snprintf(want, sizeof want, "alone %d", lone);
+		e2e_send(&c, "{\"type\":\"request\",\"id\":\"%s\",\"action\":\"echo\","
+			     "\"payload\":{\"message\":\"%s\"}}", id, want);
+		json_t *r = e2e_wait(&c, "response", NULL, id, 5000);
+		lone++;
+		lone_ok += r && echoed(r, want);
+		lone_direct = log_count(&s, "answer written by its worker") - before;
+	}
+	is_int(lone_ok, lone, "then one at a time: every echo answered");
+	ok(lone_direct > 0, "  and written by their workers again (after %d)", lone);
 
 	/* Pipelined: echoes, pings and async delays sent at once, so that
 	 * the workers' writes and the loop's share the socket. */
