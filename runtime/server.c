@@ -1216,8 +1216,10 @@ int st__server_run(void)
 		if (S.pool && st__pool_kick(S.pool))
 			lws_sul_schedule(S.ctx, 0, &S.kick_sul, kick_tick,
 					 ST__POOL_STALL_NS / 1000);
-		/* Before outbox_drain clears in_pass: the answers of this
-		 * pass's jobs see in_pass, then busy, never neither. */
+		/* Before outbox_drain clears in_pass, so that the answers of
+		 * this pass's jobs find one or the other set (relaxed: a
+		 * worker that misses both only takes answer_now, which is
+		 * always correct, just slower under load). */
 		if (S.pass_frames) {
 			atomic_store_explicit(&S.busy, S.pass_frames >= ANSWER_NOW_BUSY,
 					      memory_order_relaxed);
