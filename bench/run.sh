@@ -355,6 +355,7 @@ fi
 # The Node client step (bench/node/ws_load.mjs) runs whenever it can.
 node_client=0
 command -v node >/dev/null && [ -d bench/node/node_modules/ws ] && node_client=1
+[ $node_client = 1 ] || note "the Node client step is skipped: node or bench/node/node_modules/ws is missing"
 
 # --- sync: the servers, started side by side ------------------------------------
 
