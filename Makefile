@@ -23,7 +23,7 @@ CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 	  -Iruntime/include $(SANFLAGS)
 DEPFLAGS = -MMD -MP
 LDFLAGS := $(SANFLAGS)
-LDLIBS := -lpthread -lm
+LDLIBS := -lev -lpthread -lm
 
 RE2C := re2c -W -Werror --no-generation-date --no-version
 

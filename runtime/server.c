@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "event.h"
@@ -33,6 +34,7 @@
 #define OUTQ_MSGS_MAX 65536     /* messages queued to one connection */
 #define ANSWER_NOW_MAX 4096     /* see answer_now (Linux's tcp_wmem[0]) */
 #define ANSWER_NOW_BUSY 4       /* frames per pass: see st__server_send */
+#define ANCHOR_US (3650LL * 86400 * LWS_US_PER_SEC) /* see S.anchor */
 
 typedef struct conn {
 	struct lws *wsi;
@@ -140,6 +142,11 @@ static struct {
 	int64_t drain_deadline_ns;
 	lws_sorted_usec_list_t drain_sul; /* drain_check, every 50 ms */
 	lws_sorted_usec_list_t kick_sul;  /* a pass while pool jobs wait */
+	/* the event loop: see lws_chores */
+	struct ev_loop *loop;
+	ev_timer sul_timer;               /* wakes the loop for lws's timers */
+	lws_sorted_usec_list_t anchor;    /* never due: finds the timer lists */
+	lws_dll2_owner_t *suls;           /* lws's timer lists (an array) */
 } S;
 
 static int64_t mono_ns(void)
@@ -1138,6 +1145,49 @@ static void lws_emit(int level, const char *line)
 		"detail=%s", buf);
 }
 
+/* Ends a loop pass, for st__server_run to kick the pool. */
+static void kick_tick(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
+/* Wakes the loop for lws's next timer; lws_chores runs it. */
+static void sul_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+static void anchor_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+}
+
+/*
+ * What lws's libev glue leaves to an idle watcher, done after every pass:
+ * serving input lws has already read but not parsed (a frame that came in
+ * the same read as the upgrade request, the rest of a read that held
+ * several frames) and running due timers (lws_sul: lws's own timeouts and
+ * ours). libev runs an idle watcher only in a pass where nothing else was
+ * ready, which under load never comes: such input then waited seconds.
+ * Returns whether lws still holds input, so that the next pass must not
+ * block.
+ */
+static bool lws_chores(void)
+{
+	bool more = false;
+	if (!lws_service_adjust_timeout(S.ctx, 1, 0))
+		more = _lws_plat_service_forced_tsi(S.ctx, 0) != 0;
+	lws_usec_t next = __lws_sul_service_ripe(S.suls, LWS_COUNT_PT_SUL_OWNERS,
+						 lws_now_usecs());
+	if (next > 0) {
+		S.sul_timer.repeat = (ev_tstamp)next / 1e6;
+		ev_timer_again(S.loop, &S.sul_timer);
+	}
+	return more;
+}
+
 int st__server_create(const st__config *cfg, const st__auth *auth,
 		      st__presence *presence, st__pool *pool, char *err,
 		      size_t errlen)
@@ -1169,12 +1219,33 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.vhost_name = "streamer";
 	info.timeout_secs = 30;
+	/* epoll (libev) rather than lws's own poll(), which scans every
+	 * connection on each pass: at a few requests per pass, over
+	 * hundreds of connections, that costs more than the requests. The
+	 * loop is ours, run a pass at a time by st__server_run. */
+	S.loop = ev_loop_new(EVBACKEND_EPOLL);
+	if (!S.loop) {
+		snprintf(err, errlen, "cannot create the event loop (libev, epoll)");
+		return -1;
+	}
+	void *loops[1] = { S.loop };
+	info.options |= LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = loops;
 	S.ctx = lws_create_context(&info);
 	if (!S.ctx) {
 		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
 			 cfg->listen_port);
+		ev_loop_destroy(S.loop);
+		S.loop = NULL;
 		return -1;
 	}
+	ev_init(&S.sul_timer, sul_timer_cb);
+	/* A timer that never comes due, scheduled only for its list
+	 * pointer: lws keeps a thread's timers in an array of
+	 * LWS_COUNT_PT_SUL_OWNERS lists, and a timer without a wake-up flag
+	 * goes on the first. */
+	lws_sul_schedule(S.ctx, 0, &S.anchor, anchor_cb, ANCHOR_US);
+	S.suls = S.anchor.list.owner;
 	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
 	S.port = S.vh ? lws_get_vhost_listen_port(S.vh) : cfg->listen_port;
 	if (S.port <= 0) {
@@ -1196,12 +1267,6 @@ int st__server_port(void)
 	return S.port;
 }
 
-/* Ends a loop pass, for st__server_run to kick the pool. */
-static void kick_tick(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
 int st__server_run(void)
 {
 	S.service_thread = pthread_self();
@@ -1209,8 +1274,9 @@ int st__server_run(void)
 	 * queued wake the workers once, after it. */
 	if (S.pool)
 		st__pool_hold(S.pool, true);
+	bool more = false;
 	while (!S.done) {
-		int r = lws_service(S.ctx, 0);
+		ev_run(S.loop, more ? EVRUN_NOWAIT : EVRUN_ONCE);
 		/* Jobs still waiting: come back soon even if nothing happens,
 		 * for the pool to see whether a slow job holds them up. */
 		if (S.pool && st__pool_kick(S.pool))
@@ -1229,8 +1295,7 @@ int st__server_run(void)
 		 * written in the next pass, with whatever wakes it, instead of
 		 * after a pass of their own for the wake-up they posted. */
 		outbox_drain();
-		if (r < 0)
-			break;
+		more = lws_chores();
 	}
 	if (S.pool)
 		st__pool_hold(S.pool, false);
@@ -1245,8 +1310,14 @@ void st__server_destroy(void)
 	if (S.ctx) {
 		lws_sul_cancel(&S.drain_sul);
 		lws_sul_cancel(&S.kick_sul);
+		lws_sul_cancel(&S.anchor);
 		lws_context_destroy(S.ctx);
 		S.ctx = NULL;
+	}
+	if (S.loop) {
+		ev_timer_stop(S.loop, &S.sul_timer);
+		ev_loop_destroy(S.loop);
+		S.loop = NULL;
 	}
 	/* Frees what raced with the end; later posts are refused (the
 	 * mutexes stay valid for them). */

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind openssl curl
 python3-prometheus-client
 re2c flatbuffers-compiler libflatbuffers-dev
-libwebsockets-dev libjwt-dev libjansson-dev libssl-dev libpq-dev
+libwebsockets-dev libwebsockets-evlib-ev libev-dev libjwt-dev libjansson-dev libssl-dev libpq-dev
 postgresql-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
 
 missing=""
