@@ -92,16 +92,63 @@ static void consume(wsc *c, size_t n)
 	c->len -= n;
 }
 
-int wsc_connect(wsc *c, int port, const char *target, const char *headers,
-		int rcvbuf)
+/* A masked frame in a malloc'd buffer, its size in *n; NULL when out of
+ * memory. */
+static unsigned char *frame_make(int opcode, bool fin, const void *p, size_t len,
+				 size_t *n)
+{
+	unsigned char hdr[14];
+	size_t h = 0;
+	hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 15));
+	if (len < 126) {
+		hdr[h++] = (unsigned char)(0x80 | len);
+	} else if (len < 65536) {
+		hdr[h++] = 0x80 | 126;
+		hdr[h++] = (unsigned char)(len >> 8);
+		hdr[h++] = (unsigned char)len;
+	} else {
+		hdr[h++] = 0x80 | 127;
+		for (int i = 7; i >= 0; i--)
+			hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+	}
+	unsigned char mask[4] = { 0x12, 0x34, 0x56, 0x78 };
+	memcpy(hdr + h, mask, 4);
+	h += 4;
+	unsigned char *f = malloc(h + len);
+	if (!f)
+		return NULL;
+	memcpy(f, hdr, h);
+	const unsigned char *s = p;
+	for (size_t i = 0; i < len; i++)
+		f[h + i] = s[i] ^ mask[i & 3];
+	*n = h + len;
+	return f;
+}
+
+int wsc_send_frame(wsc *c, int opcode, bool fin, const void *p, size_t len)
+{
+	size_t n;
+	unsigned char *f = frame_make(opcode, fin, p, len, &n);
+	if (!f)
+		return -1;
+	int rc = write_all(c->fd, f, n);
+	free(f);
+	return rc;
+}
+
+static int connect_early(wsc *c, int port, const char *target,
+			 const char *headers, int rcvbuf, const char *early)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = tcp_connect(port, rcvbuf);
 	if (c->fd < 0)
 		return -1;
-	size_t hl = strlen(target) + (headers ? strlen(headers) : 0) + 512;
-	char *req = malloc(hl);
+	size_t fl = 0;
+	unsigned char *f = early ? frame_make(WS_TEXT, true, early, strlen(early), &fl) : NULL;
+	size_t hl = strlen(target) + (headers ? strlen(headers) : 0) + 512 + fl;
+	char *req = early && !f ? NULL : malloc(hl);
 	if (!req) {
+		free(f);
 		wsc_close(c);
 		return -1;
 	}
@@ -110,7 +157,10 @@ int wsc_connect(wsc *c, int port, const char *target, const char *headers,
 			 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 			 "Sec-WebSocket-Version: 13\r\n%s\r\n",
 			 target, port, headers ? headers : "");
-	int rc = write_all(c->fd, req, (size_t)n);
+	if (f)
+		memcpy(req + n, f, fl);
+	free(f);
+	int rc = write_all(c->fd, req, (size_t)n + fl);
 	free(req);
 	if (rc < 0) {
 		wsc_close(c);
@@ -136,35 +186,15 @@ int wsc_connect(wsc *c, int port, const char *target, const char *headers,
 	}
 }
 
-int wsc_send_frame(wsc *c, int opcode, bool fin, const void *p, size_t len)
+int wsc_connect(wsc *c, int port, const char *target, const char *headers,
+		int rcvbuf)
 {
-	unsigned char hdr[14];
-	size_t h = 0;
-	hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 15));
-	if (len < 126) {
-		hdr[h++] = (unsigned char)(0x80 | len);
-	} else if (len < 65536) {
-		hdr[h++] = 0x80 | 126;
-		hdr[h++] = (unsigned char)(len >> 8);
-		hdr[h++] = (unsigned char)len;
-	} else {
-		hdr[h++] = 0x80 | 127;
-		for (int i = 7; i >= 0; i--)
-			hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-	}
-	unsigned char mask[4] = { 0x12, 0x34, 0x56, 0x78 };
-	memcpy(hdr + h, mask, 4);
-	h += 4;
-	unsigned char *f = malloc(h + len);
-	if (!f)
-		return -1;
-	memcpy(f, hdr, h);
-	const unsigned char *s = p;
-	for (size_t i = 0; i < len; i++)
-		f[h + i] = s[i] ^ mask[i & 3];
-	int rc = write_all(c->fd, f, h + len);
-	free(f);
-	return rc;
+	return connect_early(c, port, target, headers, rcvbuf, NULL);
+}
+
+int wsc_connect_early(wsc *c, int port, const char *target, const char *text)
+{
+	return connect_early(c, port, target, NULL, 0, text);
 }
 
 int wsc_send_text(wsc *c, const char *s)

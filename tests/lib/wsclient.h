@@ -25,6 +25,9 @@ typedef struct wsc {
  * client is closed. */
 int wsc_connect(wsc *c, int port, const char *target, const char *headers,
 		int rcvbuf);
+/* As wsc_connect, with a text message in the same write as the upgrade
+ * request (so that the server reads both at once). */
+int wsc_connect_early(wsc *c, int port, const char *target, const char *text);
 /* One frame (masked): opcode, FIN bit, payload. 0 or -1. */
 int wsc_send_frame(wsc *c, int opcode, bool fin, const void *p, size_t len);
 int wsc_send_text(wsc *c, const char *s);
