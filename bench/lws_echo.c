@@ -2,7 +2,12 @@
  * server on 127.0.0.1:PORT. No auth, no parsing, no validation: whatever
  * streamerd does per request on top of libwebsockets is the difference.
  *
- *   lws_echo PORT
+ *   lws_echo PORT [--libev]
+ *
+ * --libev runs it in a libev (epoll) loop, as streamerd runs, instead of
+ * lws's own poll() loop (what a libwebsockets user gets by default, and
+ * what `make bench` compares with); for one-off comparisons of the loop
+ * alone (bench/profile.sh, LWS_ECHO_ARGS=--libev).
  *
  * Every message (text or binary, reassembled from its fragments) is sent
  * back once, in order. A connection whose unsent echoes pass ECHO_MAX_QUEUE
@@ -13,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #define ECHO_MAX_MSG	(16u << 20)	/* largest message reassembled */
@@ -154,10 +160,12 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-	char *end;
-	long port = argc == 2 ? strtol(argv[1], &end, 10) : -1;
-	if (argc != 2 || *end || port <= 0 || port > 65535) {
-		fprintf(stderr, "usage: lws_echo PORT\n");
+	char *end = "";
+	long port = argc >= 2 ? strtol(argv[1], &end, 10) : -1;
+	int libev = argc == 3 && !strcmp(argv[2], "--libev");
+	if (argc < 2 || argc > 3 || (argc == 3 && !libev) || *end || port <= 0 ||
+	    port > 65535) {
+		fprintf(stderr, "usage: lws_echo PORT [--libev]\n");
 		return 2;
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
@@ -168,18 +176,37 @@ int main(int argc, char **argv)
 	info.iface = "127.0.0.1";
 	info.protocols = protocols;
 	info.max_http_header_data = 16384;
-	context = lws_create_context(&info);
+	struct ev_loop *loop = NULL;
+	void *loops[1];
+	if (libev) {
+		loop = ev_loop_new(EVBACKEND_EPOLL);
+		loops[0] = loop;
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = loops;
+	}
+	context = !libev || loop ? lws_create_context(&info) : NULL;
 	if (!context) {
 		fprintf(stderr, "lws_echo: cannot listen on 127.0.0.1:%ld\n", port);
 		return 1;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("lws_echo: listening on 127.0.0.1:%ld\n", port);
+	printf("lws_echo: listening on 127.0.0.1:%ld%s\n", port, libev ? " (libev)" : "");
 	fflush(stdout);
-	while (!stopping)
-		if (lws_service(context, 0) < 0)
-			break;
+	while (!stopping) {
+		if (!libev) {
+			if (lws_service(context, 0) < 0)
+				break;
+			continue;
+		}
+		/* A pass, then what lws leaves to libev's idle watcher (see
+		 * lws_chores in runtime/server.c; this server has no timers). */
+		ev_run(loop, EVRUN_ONCE);
+		if (!lws_service_adjust_timeout(context, 1, 0))
+			_lws_plat_service_forced_tsi(context, 0);
+	}
 	lws_context_destroy(context);
+	if (loop)
+		ev_loop_destroy(loop);
 	return 0;
 }

@@ -25,7 +25,8 @@
 #
 # streamerd runs against a private throwaway PostgreSQL cluster with an
 # HS256 token, LOG_LEVEL=warn and the rate limit lifted, as in run.sh.
-# Binaries come from $ST_BUILD (build); PROFILE_BIN overrides the server.
+# Binaries come from $ST_BUILD (build); PROFILE_BIN overrides the server,
+# LWS_ECHO_ARGS adds arguments to lws_echo (--libev: its loop on epoll).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +63,8 @@ wrap=()
 case "$who" in
 lws)
 	bin=${PROFILE_BIN:-$build/bench/lws_echo}
-	"${wrap[@]}" "$bin" "$port" >"$tmp/server.log" 2>&1 &
+	# shellcheck disable=SC2086 # LWS_ECHO_ARGS: e.g. --libev
+	"${wrap[@]}" "$bin" "$port" ${LWS_ECHO_ARGS:-} >"$tmp/server.log" 2>&1 &
 	spid=$!
 	url="ws://127.0.0.1:$port/"
 	;;
