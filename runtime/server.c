@@ -1,4 +1,5 @@
-/* server.c: libwebsockets server. The service thread owns every connection;
+/* server.c: libwebsockets server, in a libev (epoll) loop run a pass at a
+ * time (st__server_run, lws_chores). The service thread owns every connection;
  * other threads reach them through the outbox (a mutex-protected list,
  * then lws_cancel_service), drained in EVENT_WAIT_CANCELLED and after each
  * pass, with one exception: a worker writes a sync answer to the socket
@@ -1251,8 +1252,11 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	if (S.port <= 0) {
 		snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host,
 			 cfg->listen_port);
+		lws_sul_cancel(&S.anchor);
 		lws_context_destroy(S.ctx);
 		S.ctx = NULL;
+		ev_loop_destroy(S.loop);
+		S.loop = NULL;
 		return -1;
 	}
 	pthread_mutex_lock(&S.obox_mu);
