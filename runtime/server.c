@@ -1281,15 +1281,7 @@ int st__server_run(void)
 	bool more = false;
 	while (!S.done) {
 		ev_run(S.loop, more ? EVRUN_NOWAIT : EVRUN_ONCE);
-		/* Jobs still waiting: come back soon even if nothing happens,
-		 * for the pool to see whether a slow job holds them up. */
-		if (S.pool && st__pool_kick(S.pool))
-			lws_sul_schedule(S.ctx, 0, &S.kick_sul, kick_tick,
-					 ST__POOL_STALL_NS / 1000);
-		/* Before outbox_drain clears in_pass, so that the answers of
-		 * this pass's jobs find one or the other set (relaxed: a
-		 * worker that misses both only takes answer_now, which is
-		 * always correct, just slower under load). */
+		/* Before the kick, so that the pass's jobs find it set. */
 		if (S.pass_frames) {
 			atomic_store_explicit(&S.busy, S.pass_frames >= ANSWER_NOW_BUSY,
 					      memory_order_relaxed);
@@ -1299,6 +1291,16 @@ int st__server_run(void)
 		 * written in the next pass, with whatever wakes it, instead of
 		 * after a pass of their own for the wake-up they posted. */
 		outbox_drain();
+		/* After the drain has cleared in_pass: a worker woken here
+		 * and run at once, even before this thread goes on (on this
+		 * CPU), sees the loop out of its pass and, unless it is busy,
+		 * writes its answer itself (answer_now), as it does when it
+		 * runs later. Jobs still waiting: come back soon even if
+		 * nothing happens, for the pool to see whether a slow job
+		 * holds them up. */
+		if (S.pool && st__pool_kick(S.pool))
+			lws_sul_schedule(S.ctx, 0, &S.kick_sul, kick_tick,
+					 ST__POOL_STALL_NS / 1000);
 		more = lws_chores();
 	}
 	if (S.pool)
