@@ -1146,8 +1146,9 @@ static void lws_emit(int level, const char *line)
 		"detail=%s", buf);
 }
 
-/* Ends a loop pass, for st__server_run to kick the pool. */
-static void kick_tick(lws_sorted_usec_list_t *sul)
+/* A timer that does nothing when due: the kick's only ends a loop pass,
+ * for st__server_run to kick the pool; the anchor's is never due. */
+static void sul_nothing(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 }
@@ -1160,18 +1161,14 @@ static void sul_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 }
 
-static void anchor_cb(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
 /*
  * What lws's libev glue leaves to an idle watcher, done after every pass:
  * serving input lws has already read but not parsed (a frame that came in
  * the same read as the upgrade request, the rest of a read that held
  * several frames) and running due timers (lws_sul: lws's own timeouts and
  * ours). libev runs an idle watcher only in a pass where nothing else was
- * ready, which under load never comes: such input then waited seconds.
+ * ready, which under load never comes: in a first try without these
+ * chores (52cff3d), first frames waited seconds and a drain never ended.
  * Returns whether lws still holds input, so that the next pass must not
  * block.
  */
@@ -1245,7 +1242,7 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	 * pointer: lws keeps a thread's timers in an array of
 	 * LWS_COUNT_PT_SUL_OWNERS lists, and a timer without a wake-up flag
 	 * goes on the first. */
-	lws_sul_schedule(S.ctx, 0, &S.anchor, anchor_cb, ANCHOR_US);
+	lws_sul_schedule(S.ctx, 0, &S.anchor, sul_nothing, ANCHOR_US);
 	S.suls = S.anchor.list.owner;
 	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
 	S.port = S.vh ? lws_get_vhost_listen_port(S.vh) : cfg->listen_port;
@@ -1299,7 +1296,7 @@ int st__server_run(void)
 		 * nothing happens, for the pool to see whether a slow job
 		 * holds them up. */
 		if (S.pool && st__pool_kick(S.pool))
-			lws_sul_schedule(S.ctx, 0, &S.kick_sul, kick_tick,
+			lws_sul_schedule(S.ctx, 0, &S.kick_sul, sul_nothing,
 					 ST__POOL_STALL_NS / 1000);
 		more = lws_chores();
 	}

@@ -1,12 +1,14 @@
-/* The event loop under constant load (server.c, lws_chores): while one
- * client floods the real streamerd with pipelined echoes, so that every
+/* The event loop under constant load (server.c, lws_chores): while two
+ * clients flood the real streamerd with pipelined echoes, so that every
  * pass of the loop has a socket ready,
- * - a new connection whose first message comes in the same write as its
- *   upgrade request is answered: lws reads both at once and keeps the
- *   message, which only a forced service reaches (it waited for seconds
- *   when that ran from libev's idle watcher, starved under load);
  * - SIGTERM still drains and stops the server within its drain time,
- *   which takes lws timers (the drain's 50 ms check) firing on time. */
+ *   which takes lws timers (the drain's 50 ms check) firing on time:
+ *   without the chores, libev's starved idle watcher never ran them and
+ *   the stop hung;
+ * - a new connection whose first message comes in the same write as its
+ *   upgrade request is answered. lws may keep such a message for a
+ *   forced service, the other chore; here it answered either way, so
+ *   this part guards rather than proves. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
