@@ -29,7 +29,7 @@
 # bench/results.md with the date, the machine and the command. Everything
 # started here listens on 127.0.0.1 only and is stopped on exit.
 #
-# Knobs (environment): BENCH_ROUNDS (3 interleaved rounds of the sync load
+# Knobs (environment): BENCH_ROUNDS (5 interleaved rounds of the sync load
 # steps), BENCH_DURATION (seconds per step: 3 for each sync load step of
 # each round, 5 for the async steps; when set, both), BENCH_WARMUP (1 s
 # before each step), BENCH_CONNS (100), BENCH_MANY (1000 connections),
@@ -47,7 +47,7 @@ build=${ST_BUILD:-build}
 dur=${BENCH_DURATION:-3}
 adur=${BENCH_DURATION:-5}
 warm=${BENCH_WARMUP:-1}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 conns=${BENCH_CONNS:-100}
 many=${BENCH_MANY:-1000}
 rate=${BENCH_RATE:-10000}
