@@ -146,8 +146,8 @@ static struct {
 	/* the event loop: see lws_chores */
 	struct ev_loop *loop;
 	ev_timer sul_timer;               /* wakes the loop for lws's timers */
-	lws_sorted_usec_list_t anchor;    /* never due: finds the timer lists */
-	lws_dll2_owner_t *suls;           /* lws's timer lists (an array) */
+	lws_sorted_usec_list_t anchor;    /* never due: its list.owner is the
+					   * first of lws's timer lists */
 } S;
 
 static int64_t mono_ns(void)
@@ -1177,8 +1177,8 @@ static bool lws_chores(void)
 	bool more = false;
 	if (!lws_service_adjust_timeout(S.ctx, 1, 0))
 		more = _lws_plat_service_forced_tsi(S.ctx, 0) != 0;
-	lws_usec_t next = __lws_sul_service_ripe(S.suls, LWS_COUNT_PT_SUL_OWNERS,
-						 lws_now_usecs());
+	lws_usec_t next = __lws_sul_service_ripe(S.anchor.list.owner,
+						 LWS_COUNT_PT_SUL_OWNERS, lws_now_usecs());
 	if (next > 0) {
 		S.sul_timer.repeat = (ev_tstamp)next / 1e6;
 		ev_timer_again(S.loop, &S.sul_timer);
@@ -1243,7 +1243,6 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	 * LWS_COUNT_PT_SUL_OWNERS lists, and a timer without a wake-up flag
 	 * goes on the first. */
 	lws_sul_schedule(S.ctx, 0, &S.anchor, sul_nothing, ANCHOR_US);
-	S.suls = S.anchor.list.owner;
 	S.vh = lws_get_vhost_by_name(S.ctx, "streamer");
 	S.port = S.vh ? lws_get_vhost_listen_port(S.vh) : cfg->listen_port;
 	if (S.port <= 0) {

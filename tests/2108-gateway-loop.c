@@ -65,10 +65,8 @@ static void *flood_read(void *arg)
 
 static void flood_start(flood *f, const tsrv *s)
 {
-	char *tok = e2e_token("flooder", "t1");
 	char target[2048];
-	snprintf(target, sizeof target, "/?Authorization=Bearer%%20%s", tok ? tok : "");
-	free(tok);
+	e2e_target(target, sizeof target, "flooder", "t1");
 	memset(f, 0, sizeof *f);
 	if (wsc_connect(&f->ws, s->port, target, NULL, 0) != 101)
 		BAIL_OUT("flood: cannot connect");
@@ -107,10 +105,8 @@ int main(void)
 		e2e_sleep(5);
 	long before = flood_answered(f);
 
-	char *tok = e2e_token("u1", "t1");
 	char target[2048];
-	snprintf(target, sizeof target, "/?Authorization=Bearer%%20%s", tok ? tok : "");
-	free(tok);
+	e2e_target(target, sizeof target, "u1", "t1");
 	int answered = 0, tries = 5;
 	long long worst = 0;
 	for (int i = 0; i < tries; i++) {

@@ -159,14 +159,21 @@ static inline char *e2e_token(const char *sub, const char *tenant)
 		       " --sub %s --tenant %s", e2e_build(), sub, tenant);
 }
 
+/* The upgrade target that authenticates as `sub` in `tenant`. */
+static inline void e2e_target(char *target, size_t n, const char *sub,
+			      const char *tenant)
+{
+	char *tok = e2e_token(sub, tenant);
+	snprintf(target, n, "/?Authorization=Bearer%%20%s", tok ? tok : "");
+	free(tok);
+}
+
 /* Connects as `sub` in `tenant`; BAIL_OUT when the upgrade fails. */
 static inline void e2e_connect(e2e_client *c, const tsrv *s, const char *sub,
 			       const char *tenant)
 {
-	char *tok = e2e_token(sub, tenant);
 	char target[2048];
-	snprintf(target, sizeof target, "/?Authorization=Bearer%%20%s", tok ? tok : "");
-	free(tok);
+	e2e_target(target, sizeof target, sub, tenant);
 	memset(c, 0, sizeof *c);
 	int st = wsc_connect(&c->ws, s->port, target, NULL, 0);
 	if (st != 101)
