@@ -1,5 +1,5 @@
 /* broadcast.c: encode once per format, then let server.c fan the shared
- * message out on its service thread. */
+ * message out on the loop. */
 #include <stdatomic.h>
 
 #include "broadcast.h"

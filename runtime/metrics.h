@@ -30,6 +30,7 @@ typedef enum st__event_counter {
 	ST__C_FRAME_TOO_LARGE,  /* closed with 1009 */
 	ST__C_SLOW_READER,      /* dropped: outbound queue full */
 	ST__C_POOL_FULL,        /* refused: the handler pool is full */
+	ST__C_LOOP_TAKEOVERS,   /* a job on the loop's thread was slow */
 	ST__C_N
 } st__event_counter;
 

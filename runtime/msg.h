@@ -14,8 +14,8 @@ typedef struct st__msg {
 	atomic_int refs;
 	bool binary;          /* FlatBuffers frame, else JSON text */
 	bool final;           /* a request's last message (never dropped) */
-	bool answer;          /* a sync request's one answer, from a worker:
-				 st__server_send may write it at once */
+	bool answer;          /* a sync request's one answer: the loop may
+				 write it at once (conn_enqueue) */
 	bool spare;           /* storage is a message buffer of the initial
 				 size: st__msg_unref keeps it for reuse */
 	st__msg_type type;    /* counted in messages_out */

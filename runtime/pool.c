@@ -34,6 +34,7 @@ typedef struct slot {
 typedef struct job {
 	st__pool_fn fn;
 	void *arg;
+	bool quick;          /* st__pool_run_one may run it */
 } job;
 
 struct st__pool {
@@ -42,8 +43,10 @@ struct st__pool {
 	job *ring;           /* cap + STAGE_MAX slots (see submit) */
 	size_t cap, head;    /* at most cap queued, from head */
 	_Atomic size_t n;    /* queued; written under mu, read without */
-	size_t running;      /* jobs being run */
+	size_t running;      /* jobs being run by workers */
+	size_t running_else; /* and by other threads (st__pool_run_one) */
 	int64_t moved_ns;    /* when a worker last took a job (monotonic) */
+	bool unwoken;        /* st__pool_release queued jobs, waking nobody */
 	int idle;            /* threads waiting on cv */
 	int waking;          /* of those, signalled but not yet running */
 	bool stopping;
@@ -211,20 +214,21 @@ static void stage_flush(st__pool *p)
 	for (size_t i = 0; i < p->nstage; i++)
 		ring_push(p, p->stage[i]);
 	p->nstage = 0;
+	p->unwoken = false;
 	bool wake = N(p) && want_wake(p);
 	pthread_mutex_unlock(&p->mu);
 	if (wake)
 		pthread_cond_signal(&p->cv);
 }
 
-int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
+static int submit(st__pool *p, job j)
 {
 	if (held == p) {
 		/* Only this thread adds to the stage, and the ring only
 		 * shrinks behind our back (or grows up to cap). */
 		if (N(p) + p->nstage >= p->cap)
 			return -1;
-		p->stage[p->nstage++] = (job){ fn, arg };
+		p->stage[p->nstage++] = j;
 		if (p->nstage == STAGE_MAX)
 			stage_flush(p);
 		return 0;
@@ -233,7 +237,7 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
 	bool wake = false;
 	pthread_mutex_lock(&p->mu);
 	if (!p->stopping && N(p) < p->cap) {
-		ring_push(p, (job){ fn, arg });
+		ring_push(p, j);
 		wake = want_wake(p);
 		rc = 0;
 	}
@@ -241,6 +245,16 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
 	if (wake)
 		pthread_cond_signal(&p->cv);
 	return rc;
+}
+
+int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg)
+{
+	return submit(p, (job){ fn, arg, false });
+}
+
+int st__pool_submit_quick(st__pool *p, st__pool_fn fn, void *arg)
+{
+	return submit(p, (job){ fn, arg, true });
 }
 
 void st__pool_hold(st__pool *p, bool on)
@@ -254,6 +268,61 @@ void st__pool_hold(st__pool *p, bool on)
 		held = NULL;
 }
 
+void st__pool_release(st__pool *p)
+{
+	if (held != p)
+		return;
+	if (p->nstage) {
+		pthread_mutex_lock(&p->mu);
+		for (size_t i = 0; i < p->nstage; i++)
+			ring_push(p, p->stage[i]);
+		p->nstage = 0;
+		p->unwoken = true;
+		pthread_mutex_unlock(&p->mu);
+	}
+	held = NULL;
+}
+
+bool st__pool_run_one(st__pool *p)
+{
+	if (!N(p))
+		return false;
+	pthread_mutex_lock(&p->mu);
+	if (!N(p) || !p->ring[p->head].quick) {
+		pthread_mutex_unlock(&p->mu);
+		return false;
+	}
+	job j = p->ring[p->head];
+	p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
+	N_SET(p, N(p) - 1);
+	p->running_else++;
+	if (N(p))
+		p->moved_ns = mono_ns();
+	pthread_mutex_unlock(&p->mu);
+	/* A job here gets an arena like on a worker (st__pool_arena). */
+	bool was_worker = is_worker;
+	is_worker = true;
+	j.fn(j.arg);
+	is_worker = was_worker;
+	if (worker_arena)
+		st_arena_reset(worker_arena);
+	pthread_mutex_lock(&p->mu);
+	p->running_else--;
+	pthread_mutex_unlock(&p->mu);
+	return true;
+}
+
+size_t st__pool_queued(st__pool *p)
+{
+	return N(p) + (held == p ? p->nstage : 0);
+}
+
+void st__pool_thread_end(void)
+{
+	st_arena_free(worker_arena);
+	worker_arena = NULL;
+}
+
 bool st__pool_kick(st__pool *p)
 {
 	if (held != p)
@@ -263,8 +332,16 @@ bool st__pool_kick(st__pool *p)
 	if (!N(p))
 		return false;
 	pthread_mutex_lock(&p->mu);
-	bool wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
-		    want_wake(p);
+	bool wake;
+	if (p->unwoken && N(p) && !p->ring[p->head].quick) {
+		/* Queued by st__pool_release, and not for st__pool_run_one:
+		 * wake for them as stage_flush would have. */
+		p->unwoken = false;
+		wake = want_wake(p);
+	} else {
+		wake = N(p) && mono_ns() - p->moved_ns >= ST__POOL_STALL_NS &&
+		       want_wake(p);
+	}
 	/* Worth another kick only while there are more jobs than workers
 	 * already woken for them, and a sleeping worker could still be
 	 * woken: with every worker busy, the first to finish takes the
@@ -334,7 +411,7 @@ void st__pool_mem_free(st__pool *p, void *mem)
 size_t st__pool_busy(st__pool *p)
 {
 	pthread_mutex_lock(&p->mu);
-	size_t n = N(p) + p->running + (held == p ? p->nstage : 0);
+	size_t n = N(p) + p->running + p->running_else + (held == p ? p->nstage : 0);
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }

@@ -18,6 +18,9 @@ void st__pool_free(st__pool *p);
 /* Queues a job; -1 when the queue is full or the pool is stopping (the
  * caller still owns arg). Thread-safe. */
 int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
+/* The same for a job short enough to run on a holder that runs jobs
+ * itself (st__pool_run_one); the workers run it otherwise. */
+int st__pool_submit_quick(st__pool *p, st__pool_fn fn, void *arg);
 
 /* Batching for the event loop: while the calling thread holds p, its
  * submits are staged without a lock or a wake-up, and st__pool_kick (call
@@ -33,6 +36,21 @@ int st__pool_submit(st__pool *p, st__pool_fn fn, void *arg);
 #define ST__POOL_STALL_NS 200000
 void st__pool_hold(st__pool *p, bool on);
 bool st__pool_kick(st__pool *p);
+
+/* For a holder that runs quick jobs itself between passes:
+ * st__pool_release queues its staged jobs without waking anyone and stops
+ * holding p (its submits are ordinary ones again, as a job's must be);
+ * st__pool_run_one then runs the oldest queued job on the calling thread,
+ * with an arena as on a worker, if it is a quick one, and returns false
+ * when there was none. Hold p again after, and kick: a job that is not
+ * quick left at the head of the queue wakes a worker then.
+ * st__pool_queued: jobs queued or staged, read without the lock (a hint). */
+void st__pool_release(st__pool *p);
+bool st__pool_run_one(st__pool *p);
+size_t st__pool_queued(st__pool *p);
+/* Frees the calling thread's arena, for a thread that ran jobs with
+ * st__pool_run_one and is about to end. */
+void st__pool_thread_end(void);
 
 /* On a pool thread, inside a job: that thread's arena (created with `max`
  * on first use), empty at the start of each job and reset by the pool

@@ -14,6 +14,13 @@
 #include "req.h"
 #include "router.h"
 
+/* Actions declared to take at most this long (the demo's echo, the
+ * language spec's example: 10ms) are quick jobs: the loop's thread may run
+ * them itself between passes, with a standby thread to take the loop over
+ * from one that runs late (server.c, run_inline). Slower ones go straight
+ * to the workers. */
+#define QUICK_MS 10
+
 typedef enum env_type {
 	T_REQUEST, T_CANCEL, T_STATUS, T_LIST, T_PING, T_UNKNOWN,
 } env_type;
@@ -208,9 +215,8 @@ static void send_msg(const char *conn_id, st__msg *m, bool final)
 	R.send(conn_id, m);
 }
 
-/* The one answer of a sync request (a worker's): nothing else of that
- * request follows it, so the server may write it before messages queued
- * earlier (st__server_send). */
+/* The one answer of a sync request: nothing else of that request follows
+ * it, so the server may write it at once (conn_enqueue). */
 static void send_answer(const char *conn_id, st__msg *m)
 {
 	if (m)
@@ -832,7 +838,7 @@ done:
 	st__pool_mem_free(R.pool, jb);
 }
 
-/* --- dispatch (service thread) ---------------------------------------------- */
+/* --- dispatch (the loop) ---------------------------------------------- */
 
 static const st_action *lookup(const char *name)
 {
@@ -1151,7 +1157,9 @@ void st__router_dispatch(const st__router_conn *c, const char *buf, size_t len,
 		return;
 	}
 	job *jb = job_create(act, c, &env, rid, t0);
-	if (!jb || st__pool_submit(R.pool, job_run, jb) < 0) {
+	int (*submit)(st__pool *, st__pool_fn, void *) =
+		act->duration_ms <= QUICK_MS ? st__pool_submit_quick : st__pool_submit;
+	if (!jb || submit(R.pool, job_run, jb) < 0) {
 		st__pool_mem_free(R.pool, jb);
 		st__metrics_count(ST__C_POOL_FULL);
 		st__metrics_request(act, ST_E_SERVICE_UNAVAILABLE);

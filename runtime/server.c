@@ -1,9 +1,8 @@
 /* server.c: libwebsockets server, in a libev (epoll) loop run a pass at a
- * time (st__server_run, lws_chores). The service thread owns every connection;
- * other threads reach them through the outbox (a mutex-protected list,
- * then lws_cancel_service), drained in EVENT_WAIT_CANCELLED and after each
- * pass, with one exception: a worker writes a sync answer to the socket
- * itself when the loop is idle (answer_now). */
+ * time (lead, lws_chores) by one of two threads in turn (run_inline). The
+ * thread running the loop owns every connection; other threads reach them
+ * through the outbox (a mutex-protected list, then lws_cancel_service),
+ * drained in EVENT_WAIT_CANCELLED and after each pass. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <ev.h>
 #include <libwebsockets.h>
@@ -28,22 +27,22 @@
 #include "server.h"
 
 #define CONN_BUCKETS 4096       /* connection id hash */
-#define OUTBOX_MAX 262144       /* messages waiting for the service thread */
+#define OUTBOX_MAX 262144       /* messages waiting for the loop */
 #define RX_KEEP 4096            /* reassembly buffer kept between messages */
 #define URLARG_MAX (ST__TOKEN_MAX + 512)
 #define ABUSE_WINDOW_NS 10000000000LL /* strikes are counted over 10 s */
 #define OUTQ_MSGS_MAX 65536     /* messages queued to one connection */
-#define ANSWER_NOW_MAX 4096     /* see answer_now (Linux's tcp_wmem[0]) */
-#define ANSWER_NOW_BUSY 4       /* frames per pass: see st__server_send */
 #define ANCHOR_US (3650LL * 86400 * LWS_US_PER_SEC) /* see S.anchor */
+#define TAKEOVER_NS 2000000     /* when the standby takes the loop over */
+
+enum { LOOP_HELD, LOOP_FREE }; /* S.loop_state */
 
 typedef struct conn {
 	struct lws *wsi;
 	char id[37];
 	st__claims claims;
 	bool established;
-	/* Being dropped: queue nothing more. Set, and so is close_code,
-	 * under conn_mu (answer_now reads them on workers). */
+	/* Being dropped: queue nothing more. Set under conn_mu. */
 	bool dead;
 	/* The format of the client's last message: answers to a message go
 	 * in its own format; async events go in their request's (known from
@@ -53,7 +52,7 @@ typedef struct conn {
 	atomic_bool binary_mode;
 	/* The client has sent both formats: its events may need encoding
 	 * again in their request's format (st__gateway_post). `spoke`: it
-	 * has sent a message (service thread only). */
+	 * has sent a message (the loop only). */
 	atomic_bool mixed;
 	bool spoke;
 	/* reassembly of one message */
@@ -115,8 +114,17 @@ static struct {
 	st__pool *pool;
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
-	pthread_t service_thread;
 	int port;
+	/* Two threads take turns running the loop (see run_inline): the
+	 * one that does, and a standby asleep on takeover_fd. */
+	pthread_t standby;
+	bool standby_started;
+	int takeover_fd;           /* a timerfd: the standby's alarm */
+	atomic_int loop_state;     /* LOOP_HELD, or LOOP_FREE for the taking */
+	_Atomic int64_t free_ns;   /* when the loop was last made FREE */
+	atomic_bool alarm_set;     /* the alarm will ring */
+	atomic_bool standby_ready; /* a thread stands by */
+	atomic_bool loop_ended;    /* the standby returns */
 	/* connections (the table is also read by other threads) */
 	pthread_mutex_t conn_mu;
 	conn *buckets[CONN_BUCKETS];
@@ -125,18 +133,13 @@ static struct {
 	/* outbox */
 	pthread_mutex_t obox_mu;
 	obox ob;                 /* posted, under obox_mu */
-	obox ob_spare;           /* the service thread's, between drains */
+	obox ob_spare;           /* the loop's, between drains */
 	bool accepting;          /* outbox open (ctx alive) */
-	/* Set by the loop when it receives a frame, cleared by outbox_drain
-	 * under obox_mu: while set, the loop is inside a pass that ends with
-	 * a drain (st__server_run), so a post needs no lws_cancel_service
-	 * (a write, then a read and a pass of its own). */
+	/* Set by the loop when it receives a frame or runs jobs, cleared by
+	 * outbox_drain under obox_mu: while set, the loop is inside a pass
+	 * that ends with a drain (lead), so a post needs no
+	 * lws_cancel_service (a write, then a read and a pass of its own). */
 	atomic_bool in_pass;
-	/* Frames received in the current pass (the loop's own count), and
-	 * whether the last pass that received any had ANSWER_NOW_BUSY or
-	 * more: see st__server_send. */
-	int pass_frames;
-	atomic_bool busy;
 	/* stopping */
 	atomic_bool stop_asked;
 	bool draining, closing, done;
@@ -149,6 +152,9 @@ static struct {
 	lws_sorted_usec_list_t anchor;    /* never due: its list.owner is the
 					   * first of lws's timer lists */
 } S;
+
+/* This thread runs the loop now: it owns every connection and lws. */
+static _Thread_local bool on_loop;
 
 static int64_t mono_ns(void)
 {
@@ -240,15 +246,12 @@ static void conn_kill(conn *c)
 	pthread_mutex_unlock(&S.conn_mu);
 }
 
-/* Writes m to c with lws_write (service thread); true when lws took it
- * all (it may keep part to send later). Under conn_mu: answer_now must
- * not write while lws may keep part of a message (lws_partial_buffered). */
+/* Writes m to c with lws_write (the loop); true when lws took it all (it
+ * may keep part to send later). */
 static bool conn_write(conn *c, st__msg *m)
 {
-	pthread_mutex_lock(&S.conn_mu);
 	int n = lws_write(c->wsi, m->data, m->len,
 			  m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	pthread_mutex_unlock(&S.conn_mu);
 	if (n < (int)m->len)
 		return false;
 	st__metrics_out(m->type);
@@ -313,7 +316,7 @@ static void conn_enqueue(conn *c, st__msg *m)
 		lws_callback_on_writable(c->wsi);
 }
 
-/* Delivers an outbox item on the service thread. */
+/* Delivers an outbox item on the loop. */
 static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 {
 	if (k == ST__TO_CONN) {
@@ -335,7 +338,7 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 	}
 }
 
-/* Delivers an async event on the service thread, through its connection's
+/* Delivers an async event on the loop, through its connection's
  * guard (follow.h): an event after the request's final message is
  * dropped; progress below what the connection was sent (a retried attempt
  * restarts from the row's progress, which lags) is sent raised to it; and
@@ -449,7 +452,7 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 {
 	if (!m)
 		return -1;
-	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
+	if (S.accepting && on_loop) {
 		deliver(k, a, b ? b : "", m);
 		st__msg_unref(m);
 		return 0;
@@ -474,97 +477,11 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 	return outbox_put(it);
 }
 
-/* Writes a sync answer to its socket from the worker that made it, when
- * the loop is idle: posting it would wake the loop for a pass of its own
- * (a pipe write, then a poll() over every connection), most of what a
- * request costs at moderate rates (bench/results.md).
- * In a pass (in_pass), the loop drains it with the others at no extra
- * cost, so it is posted.
- *
- * The frame must go whole: part of one would let the next write, lws's
- * or ours, land inside it. So: a plain TCP socket of its own (no TLS or
- * extensions, which streamerd does not enable; a WebSocket over HTTP/2
- * has no fd of its own and is skipped), nothing lws keeps to write later
- * (lws_partial_buffered; our lws_write calls hold conn_mu), the socket's
- * queue empty (SIOCOUTQ: every byte sent before was acknowledged), and at
- * most ANSWER_NOW_MAX bytes, which Linux normally takes whole into an
- * empty queue (tcp_wmem[0] is forced even under memory pressure, less
- * the buffer's overhead). A short write anyway shuts the connection down
- * and the answer is lost, never half a frame left for the next write.
- * lws's own control frames (pong, the reply to a close, keepalive pings)
- * are not under conn_mu; each is small and whole unless the socket is
- * full, which SIOCOUTQ sees. conn_mu also keeps c alive (CLOSED unlinks
- * under it, before lws closes the socket) and orders these writes with
- * the close frames, after which c is `dead`. No order is lost: nothing of
- * a sync request follows its answer. Returns true when m was consumed. */
-static bool answer_now(const char *conn_id, st__msg *m)
-{
-	unsigned char *frame = m->data;
-	size_t len = m->len;
-	/* The header goes into the headroom (m is this answer's alone):
-	 * FIN and the opcode, then the length, unmasked. */
-	if (len < 126) {
-		frame -= 2;
-		frame[1] = (unsigned char)len;
-	} else {
-		frame -= 4;
-		frame[1] = 126;
-		frame[2] = (unsigned char)(len >> 8);
-		frame[3] = (unsigned char)len;
-	}
-	frame[0] = 0x80 | (m->binary ? 0x2 : 0x1);
-	size_t total = len + (size_t)(m->data - frame);
-
-	bool done = false, lost = false;
-	pthread_mutex_lock(&S.conn_mu);
-	conn *c = conn_find(conn_id);
-	int fd = c ? lws_get_socket_fd(c->wsi) : -1, queued = -1;
-	if (c && c->established && !c->dead && !c->close_code && fd >= 0 &&
-	    !lws_partial_buffered(c->wsi) && ioctl(fd, SIOCOUTQ, &queued) == 0 &&
-	    queued == 0) {
-		ssize_t n = send(fd, frame, total, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n == (ssize_t)total) {
-			done = true;
-			if (st__log_enabled(ST__LOG_DEBUG)) {
-				st__logctx lc = { c->id, NULL, NULL };
-				st__log(ST__LOG_DEBUG, &lc, "answer written by its worker",
-					"bytes=%zu format=%s", total,
-					m->binary ? "binary" : "json");
-			}
-		} else if (n > 0) {
-			/* lws sees the shutdown and closes; until then, writes
-			 * to it fail (EPIPE) and are queued, then dropped. */
-			shutdown(fd, SHUT_RDWR);
-			st__logctx lc = { c->id, NULL, NULL };
-			st__log(ST__LOG_ERROR, &lc, "short write of an answer: connection shut down",
-				"sent=%zd of=%zu", n, total);
-			lost = true;
-		}
-	}
-	pthread_mutex_unlock(&S.conn_mu);
-	if (!done && !lost)
-		return false;
-	if (done)
-		st__metrics_out(m->type);
-	st__msg_unref(m);
-	return true;
-}
-
-/* A sync answer goes out through answer_now when the loop is idle (not
- * in a pass) and not busy: the last pass that received frames had fewer
- * than ANSWER_NOW_BUSY. Under load, the worker's write would have its
- * client's next request wake the loop for that one socket, a poll() over
- * every connection each time; posted, the answers of a batch go out
- * together in the loop's next pass and their replies come back together
- * (bench/results.md, 2026-11-26 18:45: 40% fewer polls per echo, 3-4%
- * less CPU, at a fixed rate the same as before). */
+/* The router's way out: every message from another thread goes through
+ * the outbox (a job run by the loop's thread runs while the loop is free
+ * for the standby to take: see run_inline). */
 void st__server_send(const char *conn_id, st__msg *m)
 {
-	if (m && m->answer && m->len <= ANSWER_NOW_MAX && !m->alt &&
-	    !atomic_load_explicit(&S.in_pass, memory_order_relaxed) &&
-	    !atomic_load_explicit(&S.busy, memory_order_relaxed) &&
-	    !pthread_equal(pthread_self(), S.service_thread) && answer_now(conn_id, m))
-		return;
 	st__server_post(ST__TO_CONN, conn_id, NULL, m);
 }
 
@@ -617,7 +534,7 @@ int st__gateway_post(const st__event *ev)
 	st__event *copy = event_copy(ev, mixed);
 	if (!copy) /* OOM: sent unguarded rather than lost */
 		return st__server_post(ST__TO_CONN, ev->connection_id, NULL, m) < 0 ? -1 : 0;
-	if (S.accepting && pthread_equal(pthread_self(), S.service_thread)) {
+	if (S.accepting && on_loop) {
 		deliver_event(copy, m, mixed);
 		st__msg_unref(m);
 		free(copy);
@@ -805,7 +722,6 @@ static int on_receive(struct lws *wsi, conn *c, const void *in, size_t len)
 	bool close = false;
 	int64_t now = mono_ns(); /* one clock read: the bucket and the latency */
 	atomic_store_explicit(&S.in_pass, true, memory_order_relaxed);
-	S.pass_frames++;
 	if (rate_ok(c, now, binary, &close)) {
 		/* `mixed` first: a poster that reads the new format also
 		 * reads mixed (st__gateway_post), so it copies every string. */
@@ -1195,7 +1111,7 @@ int st__server_create(const st__config *cfg, const st__auth *auth,
 	S.auth = auth;
 	S.presence = presence;
 	S.pool = pool;
-	S.service_thread = pthread_self();
+	S.takeover_fd = -1;
 	/* Adaptive: held for a few stores, so contention spins briefly
 	 * rather than sleeping in the kernel. */
 	pthread_mutexattr_t ma;
@@ -1267,40 +1183,190 @@ int st__server_port(void)
 	return S.port;
 }
 
-int st__server_run(void)
+/*
+ * The loop's own jobs. A sync job handed to a worker costs two wake-ups
+ * (the worker's, then the loop's sleep while it works), several
+ * microseconds each: at moderate rates most of what a request costs
+ * (bench/results.md). So the thread that runs the loop runs the jobs its
+ * pass queued itself, after the pass, while a second thread stands by to
+ * take the loop over should one of them be slow: before the first job, the
+ * loop is marked LOOP_FREE and the standby's alarm (a timerfd) is set for
+ * TAKEOVER_NS; if it rings before the jobs are done, the standby takes the
+ * loop (LOOP_FREE -> LOOP_HELD) and serves the connections while the slow
+ * job finishes on the other thread, which then becomes the standby. A slow
+ * handler therefore holds the loop up for TAKEOVER_NS at most, like a
+ * worker's would hold up the jobs queued behind it (ST__POOL_STALL_NS).
+ * Otherwise the loop is taken back (the same exchange, from this side) and
+ * the alarm cleared: two timerfd calls instead of a worker's wake-up.
+ *
+ * While the loop is FREE no thread may touch lws or a connection, so the
+ * jobs' answers go through the outbox (on_loop is false) and in_pass stays
+ * set: they are delivered by whoever holds the loop next, which drains
+ * first. Jobs past INLINE_JOBS_MAX, or any while the standby is not asleep
+ * and ready, go to the workers as before.
+ */
+
+static void alarm_ring_in(int64_t ns)
 {
-	S.service_thread = pthread_self();
-	/* One pass of the loop handles every ready socket; the jobs it
-	 * queued wake the workers once, after it. */
+	struct itimerspec it = { .it_value = { ns / 1000000000, ns % 1000000000 } };
+	if (timerfd_settime(S.takeover_fd, 0, &it, NULL) < 0)
+		st__log_warn("the loop's standby alarm failed", "error=%s",
+			     strerror(errno));
+}
+
+/* Runs the jobs the pass queued, for TAKEOVER_NS / 2 at most: -1 when
+ * the standby took the loop meanwhile (this thread is then the standby),
+ * 1 when jobs are left for the next turn, else 0. */
+static int run_inline(void)
+{
+	if (!S.pool || !st__pool_queued(S.pool) ||
+	    !atomic_load_explicit(&S.standby_ready, memory_order_acquire))
+		return 0;
+	st__pool_release(S.pool);
+	atomic_store(&S.in_pass, true);
+	on_loop = false;
+	int64_t t = mono_ns();
+	atomic_store(&S.free_ns, t);
+	atomic_store(&S.loop_state, LOOP_FREE);
+	/* An alarm already set rings early for this turn: the standby then
+	 * sets it again (stand_by). The exchange pairs with its store. */
+	if (!atomic_exchange(&S.alarm_set, true))
+		alarm_ring_in(TAKEOVER_NS);
+	int64_t until = t + TAKEOVER_NS / 2;
+	int n = 0;
+	bool cut = false; /* time is up: the rest wait for the next turn */
+	while (st__pool_run_one(S.pool)) {
+		n++;
+		if (atomic_load_explicit(&S.loop_state, memory_order_relaxed) != LOOP_FREE)
+			break;
+		if (mono_ns() >= until) {
+			cut = true;
+			break;
+		}
+	}
+	if (n && st__log_enabled(ST__LOG_DEBUG))
+		st__log(ST__LOG_DEBUG, NULL, "jobs run on the loop's thread", "jobs=%d", n);
+	int free_ = LOOP_FREE;
+	if (!atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD))
+		return -1;
+	on_loop = true;
+	st__pool_hold(S.pool, true);
+	return cut && st__pool_queued(S.pool);
+}
+
+/* Runs the loop until it ends (true) or the standby takes it (false). */
+static bool lead(void)
+{
+	on_loop = true;
 	if (S.pool)
 		st__pool_hold(S.pool, true);
-	bool more = false;
+	/* What the previous holder left: the outbox, input lws holds. */
+	bool more = true;
 	while (!S.done) {
 		ev_run(S.loop, more ? EVRUN_NOWAIT : EVRUN_ONCE);
-		/* Before the kick, so that the pass's jobs find it set. */
-		if (S.pass_frames) {
-			atomic_store_explicit(&S.busy, S.pass_frames >= ANSWER_NOW_BUSY,
-					      memory_order_relaxed);
-			S.pass_frames = 0;
-		}
-		/* Answers that came in during the pass: queued now, they are
-		 * written in the next pass, with whatever wakes it, instead of
-		 * after a pass of their own for the wake-up they posted. */
+		int left = run_inline();
+		if (left < 0)
+			return false;
+		/* The jobs' answers and what other threads posted during
+		 * the pass: written now, without a wake-up of their own. */
 		outbox_drain();
-		/* After the drain has cleared in_pass: a worker woken here
-		 * and run at once, even before this thread goes on (on this
-		 * CPU), sees the loop out of its pass and, unless it is busy,
-		 * writes its answer itself (answer_now), as it does when it
-		 * runs later. Jobs still waiting: come back soon even if
-		 * nothing happens, for the pool to see whether a slow job
-		 * holds them up. */
+		/* Jobs for the workers (when there was no standby): come
+		 * back soon even if nothing happens, for the pool to see
+		 * whether a slow job holds them up. */
 		if (S.pool && st__pool_kick(S.pool))
 			lws_sul_schedule(S.ctx, 0, &S.kick_sul, sul_nothing,
 					 ST__POOL_STALL_NS / 1000);
-		more = lws_chores();
+		/* Jobs left: the next pass must not block either. */
+		more = lws_chores() || left;
 	}
 	if (S.pool)
 		st__pool_hold(S.pool, false);
+	on_loop = false;
+	return true;
+}
+
+/* Waits for the alarm; true when this thread took the loop, false when
+ * the loop has ended. */
+static bool stand_by(void)
+{
+	atomic_store_explicit(&S.standby_ready, true, memory_order_release);
+	while (!atomic_load(&S.loop_ended)) {
+		uint64_t rings;
+		if (read(S.takeover_fd, &rings, sizeof rings) < 0 && errno != EINTR) {
+			st__log_error("the loop's standby cannot wait", "error=%s",
+				      strerror(errno));
+			break;
+		}
+		if (atomic_load(&S.loop_ended))
+			break;
+		/* Before reading the state: run_inline either sees this and
+		 * sets the alarm, or made the loop FREE before it, seen here. */
+		atomic_store(&S.alarm_set, false);
+		if (atomic_load(&S.loop_state) != LOOP_FREE)
+			continue; /* the loop's turn ended in time */
+		int64_t due = atomic_load(&S.free_ns) + TAKEOVER_NS, now = mono_ns();
+		if (now < due) { /* a later turn than the alarm's */
+			if (!atomic_exchange(&S.alarm_set, true))
+				alarm_ring_in(due - now);
+			continue;
+		}
+		int free_ = LOOP_FREE;
+		if (atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD)) {
+			atomic_store(&S.standby_ready, false);
+			st__metrics_count(ST__C_LOOP_TAKEOVERS);
+			st__log(ST__LOG_DEBUG, NULL, "a slow job: the standby took the loop", NULL);
+			return true;
+		}
+	}
+	atomic_store(&S.standby_ready, false);
+	return false;
+}
+
+/* Either thread: leads or stands by, in turns, until the loop ends. */
+static void *loop_role(void *lead_first)
+{
+	bool leading = lead_first != NULL;
+	if (!leading)
+		pthread_setname_np(pthread_self(), "st-loop"); /* top -H, perf */
+	for (;;) {
+		if (!leading && !stand_by())
+			break;
+		if (lead()) {
+			atomic_store(&S.loop_ended, true);
+			if (S.standby_started)
+				alarm_ring_in(1); /* wakes the other */
+			break;
+		}
+		leading = false;
+	}
+	if (S.pool)
+		st__pool_thread_end();
+	return NULL;
+}
+
+int st__server_run(void)
+{
+	atomic_store(&S.loop_state, LOOP_HELD);
+	S.takeover_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (S.takeover_fd < 0 ||
+	    pthread_create(&S.standby, NULL, loop_role, NULL) != 0) {
+		/* Without a standby the loop runs no job itself: the same
+		 * service, from the workers. */
+		st__log_warn("no standby thread for the loop: every job goes to the workers",
+			     "error=%s", strerror(errno));
+	} else {
+		S.standby_started = true;
+	}
+	loop_role((void *)1);
+	if (S.standby_started) {
+		pthread_join(S.standby, NULL);
+		S.standby_started = false;
+	}
+	if (S.takeover_fd >= 0)
+		close(S.takeover_fd);
+	S.takeover_fd = -1;
+	/* Whichever thread ran the loop last, this one owns it now. */
+	on_loop = false;
 	return 0;
 }
 

@@ -2,7 +2,9 @@
  * worker, and a job queued behind a slow one gets another worker once the
  * queue has stood still for ST__POOL_STALL_NS, as long as the holder keeps
  * kicking while st__pool_kick says jobs wait (as the event loop does);
- * freeing runs what was accepted. */
+ * a holder that runs quick jobs itself (st__pool_release, run_one) runs
+ * those, on its own thread with an arena, and a kick hands the rest to the
+ * workers at once; freeing runs what was accepted. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -30,6 +32,22 @@ static void fast(void *arg)
 	if (k < 64)
 		ran_on[k] = pthread_self();
 	atomic_store(&fast_done_at, now_ms());
+}
+
+static atomic_int arena_seen;
+
+/* Counts the job's arena (st__pool_arena) when it has one. */
+static void with_arena(void *arg)
+{
+	(void)arg;
+	if (st__pool_arena(1024))
+		atomic_fetch_add(&arena_seen, 1);
+	atomic_fetch_add(&ran, 1);
+}
+
+static void quick_arena(void *arg)
+{
+	with_arena(arg);
 }
 
 static void slow(void *arg)
@@ -115,6 +133,40 @@ int main(void)
 		if (!pthread_equal(ran_on[i], ran_on[0]))
 			threads = 2;
 	is_int(threads, 1, "on one worker");
+
+	/* The holder runs its quick jobs itself: in order, on its thread,
+	 * with a worker's arena; the first job that is not quick stops it,
+	 * and the next kick wakes a worker for that one and what follows. */
+	atomic_store(&ran, 0);
+	for (int i = 0; i < 3; i++)
+		st__pool_submit_quick(p, fast, NULL);
+	st__pool_submit(p, with_arena, NULL);
+	st__pool_submit_quick(p, fast, NULL);
+	ok(st__pool_queued(p) == 5, "five jobs staged, three quick first");
+	st__pool_release(p);
+	ok(st__pool_arena(1024) == NULL, "no arena outside a job");
+	int mine = 0;
+	while (st__pool_run_one(p))
+		mine++;
+	is_int(mine, 3, "the holder ran the three quick ones, then stopped");
+	int here = 0;
+	for (int i = 0; i < 3; i++)
+		here += pthread_equal(ran_on[i], pthread_self());
+	is_int(here, 3, "  on its own thread");
+	st__pool_submit_quick(p, quick_arena, NULL);
+	ok(!st__pool_run_one(p), "  a quick job behind one that is not waits its turn");
+	st__pool_hold(p, true);
+	st__pool_kick(p);
+	for (int64_t end = now_ms() + 2000; atomic_load(&ran) < 6 && now_ms() < end;)
+		usleep(1000);
+	is_int(atomic_load(&ran), 6, "the kick had a worker run the rest");
+	ok(atomic_load(&arena_seen) == 2, "every job had an arena, on a worker or not");
+	st__pool_release(p);
+	st__pool_submit_quick(p, quick_arena, NULL);
+	ok(st__pool_run_one(p), "a quick job submitted while not holding runs here too");
+	ok(atomic_load(&arena_seen) == 3, "  with an arena");
+	st__pool_thread_end();
+	st__pool_hold(p, true);
 
 	/* Free runs what was accepted. */
 	atomic_store(&ran, 0);

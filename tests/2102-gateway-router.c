@@ -221,6 +221,29 @@ int main(void)
 	is(str(j, "id"), "slow", "then the slow answer arrives");
 	json_decref(j);
 	free(r);
+	ok(http_metric(s.port, "streamer_loop_takeovers_total") == 0,
+	   "an action declared slow ran on a worker: the loop was never taken over");
+
+	/* One declared quick (10ms) that runs late: the loop's thread runs
+	 * it, and the standby thread takes the loop over (server.c,
+	 * run_inline), so the loop still answers at once. */
+	wsc_send_text(&c, "{\"id\":\"stall\",\"action\":\"stall\",\"payload\":{\"ms\":1500}}");
+	j = ask(&c, "{\"type\":\"ping\",\"id\":\"p2\"}");
+	is(str(j, "type"), "pong", "a ping sent after a late quick request is answered first");
+	json_decref(j);
+	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"fast again\"}}");
+	is(str(j, "data.message"), "fast again", "and so is a quick request meanwhile");
+	json_decref(j);
+	r = wsc_recv_text(&c, 5000);
+	j = r ? json_loads(r, 0, NULL) : NULL;
+	is(str(j, "id"), "stall", "then the late answer arrives");
+	json_decref(j);
+	free(r);
+	ok(http_metric(s.port, "streamer_loop_takeovers_total") >= 1,
+	   "  the standby took the loop over (streamer_loop_takeovers_total)");
+	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"after\"}}");
+	is(str(j, "data.message"), "after", "  and requests are answered after it");
+	json_decref(j);
 
 	/* Fragmented message: reassembled. */
 	const char *m = "{\"action\":\"echo\",\"payload\":{\"message\":\"in pieces\"}}";
@@ -284,8 +307,8 @@ int main(void)
 	   "service codes too");
 	ok(body && strstr(body, "streamer_requests_total{action=\"_unknown\",status=\"INVALID_ACTION\"} 1"),
 	   "unknown actions under one label");
-	ok(body && strstr(body, "streamer_messages_in_total{type=\"ping\"} 2"), "messages in by type");
-	ok(body && strstr(body, "streamer_messages_out_total{type=\"pong\"} 2"), "messages out by type");
+	ok(body && strstr(body, "streamer_messages_in_total{type=\"ping\"} 3"), "messages in by type");
+	ok(body && strstr(body, "streamer_messages_out_total{type=\"pong\"} 3"), "messages out by type");
 	ok(body && strstr(body, "streamer_handler_duration_seconds_bucket{action=\"sleep\",le=\"2.5\"} 1"),
 	   "handler latency histogram");
 	free(body);

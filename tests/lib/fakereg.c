@@ -191,6 +191,11 @@ static const st_action actions[] = {
 	  .payload_size = sizeof(sleep_payload), .payload_decode_json = sleep_decode,
 	  .payload_encode_json = sleep_encode, .result_size = sizeof(sleep_payload),
 	  .result_encode_json = sleep_encode, .handler = sleep_handler },
+	/* sleep declared quick: the loop's thread may run it (server.c) */
+	{ .name = "stall", .service = "test", .duration_ms = 10,
+	  .payload_size = sizeof(sleep_payload), .payload_decode_json = sleep_decode,
+	  .payload_encode_json = sleep_encode, .result_size = sizeof(sleep_payload),
+	  .result_encode_json = sleep_encode, .handler = sleep_handler },
 	{ .name = "validated", .service = "test", .duration_ms = 10, MSG_CODECS,
 	  .result_size = sizeof(echo_result), .result_encode_json = echo_result_encode,
 	  .handler = echo_handler, .validate = validate_not_bad },
