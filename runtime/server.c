@@ -1187,23 +1187,30 @@ int st__server_port(void)
  * The loop's own jobs. A sync job handed to a worker costs two wake-ups
  * (the worker's, then the loop's sleep while it works), several
  * microseconds each: at moderate rates most of what a request costs
- * (bench/results.md). So the thread that runs the loop runs the jobs its
- * pass queued itself, after the pass, while a second thread stands by to
- * take the loop over should one of them be slow: before the first job, the
- * loop is marked LOOP_FREE and the standby's alarm (a timerfd) is set for
- * TAKEOVER_NS; if it rings before the jobs are done, the standby takes the
- * loop (LOOP_FREE -> LOOP_HELD) and serves the connections while the slow
- * job finishes on the other thread, which then becomes the standby. A slow
- * handler therefore holds the loop up for TAKEOVER_NS at most, like a
- * worker's would hold up the jobs queued behind it (ST__POOL_STALL_NS).
- * Otherwise the loop is taken back (the same exchange, from this side) and
- * the alarm cleared: two timerfd calls instead of a worker's wake-up.
+ * (bench/results.md). So the thread that runs the loop runs the quick jobs
+ * its pass queued (actions declared at most 10 ms: router.c) itself, after
+ * the pass, while a second thread stands by to take the loop over should
+ * one of them be slow. For the turn, the loop is marked LOOP_FREE: if the
+ * standby's alarm (a timerfd) rings TAKEOVER_NS after that and the turn is
+ * still on, the standby takes the loop (LOOP_FREE -> LOOP_HELD) and serves
+ * the connections while the late job finishes on the other thread, which
+ * then stands by in turn. A job declared quick that is not holds the loop
+ * up for TAKEOVER_NS at most; jobs declared slower go to the workers and
+ * never hold it up. Otherwise the turn ends with the same exchange from
+ * this side, after TAKEOVER_NS / 2 at most (what is left waits for the
+ * next turn, after a pass that does not block).
+ *
+ * The alarm is set lazily: a turn sets it only if it is not set already,
+ * and the standby, woken, sets it again for the turn then running, if any
+ * (it compares free_ns). Setting a timer due within the next scheduler tick
+ * costs about 7 us here (the host's timer is reprogrammed); so instead of
+ * two timerfd calls per turn, the loop pays about one call and one wake-up
+ * of the standby per TAKEOVER_NS of activity.
  *
  * While the loop is FREE no thread may touch lws or a connection, so the
- * jobs' answers go through the outbox (on_loop is false) and in_pass stays
- * set: they are delivered by whoever holds the loop next, which drains
- * first. Jobs past INLINE_JOBS_MAX, or any while the standby is not asleep
- * and ready, go to the workers as before.
+ * jobs' answers go through the outbox (on_loop is false), with in_pass
+ * set: whoever holds the loop next drains it. While the standby is not
+ * ready (it runs a late job), every job goes to the workers as before.
  */
 
 static void alarm_ring_in(int64_t ns)
