@@ -36,7 +36,7 @@ static const opt opts[] = {
 	  "actions declared longer than this run async" },
 	{ "STREAMER_WORKERS", "--workers", "2 x cores", "async worker threads per process" },
 	{ "STREAMER_SYNC_THREADS", "--sync-threads", "cores",
-	  "threads running sync handlers" },
+	  "threads running sync handlers declared over 10ms (quicker ones run on the loop's)" },
 	{ "STREAMER_SYNC_QUEUE", "--sync-queue", "4096",
 	  "sync requests waiting for a thread; beyond: SERVICE_UNAVAILABLE" },
 	{ "STREAMER_ROLE", "--role", "all", "gateway, worker or all" },
