@@ -1355,15 +1355,15 @@ int st__server_run(void)
 {
 	atomic_store(&S.loop_state, LOOP_HELD);
 	S.takeover_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (S.takeover_fd < 0 ||
-	    pthread_create(&S.standby, NULL, loop_role, NULL) != 0) {
+	int rc = S.takeover_fd < 0 ? errno
+		 : pthread_create(&S.standby, NULL, loop_role, NULL);
+	if (rc)
 		/* Without a standby the loop runs no job itself: the same
 		 * service, from the workers. */
 		st__log_warn("no standby thread for the loop: every job goes to the workers",
-			     "error=%s", strerror(errno));
-	} else {
+			     "error=%s", strerror(rc));
+	else
 		S.standby_started = true;
-	}
 	loop_role((void *)1);
 	if (S.standby_started) {
 		pthread_join(S.standby, NULL);
