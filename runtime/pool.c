@@ -44,9 +44,12 @@ struct st__pool {
 	size_t cap, head;    /* at most cap queued, from head */
 	_Atomic size_t n;    /* queued; written under mu, read without */
 	size_t running;      /* jobs being run by workers */
-	size_t running_else; /* and by other threads (st__pool_run_one) */
+	_Atomic size_t running_else; /* and by others (st__pool_run_one) */
 	int64_t moved_ns;    /* when a worker last took a job (monotonic) */
-	bool unwoken;        /* st__pool_release queued jobs, waking nobody */
+	/* Jobs were queued without a wake-up (stage_move), for the kick to
+	 * wake for; `turn`: the holder has run quick jobs since its last
+	 * kick (st__pool_release). Both under mu. */
+	bool unwoken, turn;
 	int idle;            /* threads waiting on cv */
 	int waking;          /* of those, signalled but not yet running */
 	bool stopping;
@@ -204,18 +207,18 @@ void st__pool_free(st__pool *p)
 	free(p);
 }
 
-/* Moves the holder's staged jobs into the ring and wakes for them. The
- * ring has STAGE_MAX spare slots: the holder admitted its jobs against a
- * count read without the lock, which other submitters may have raised to
- * cap since. */
-static void stage_flush(st__pool *p)
+/* Moves the holder's staged jobs into the ring and, with `wake`, wakes
+ * for them; without, leaves that to the next kick (unwoken). The ring has
+ * STAGE_MAX spare slots: the holder admitted its jobs against a count read
+ * without the lock, which other submitters may have raised to cap since. */
+static void stage_move(st__pool *p, bool wake)
 {
 	pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->nstage; i++)
 		ring_push(p, p->stage[i]);
 	p->nstage = 0;
-	p->unwoken = false;
-	bool wake = N(p) && want_wake(p);
+	p->unwoken = !wake;
+	wake = wake && N(p) && want_wake(p);
 	pthread_mutex_unlock(&p->mu);
 	if (wake)
 		pthread_cond_signal(&p->cv);
@@ -229,8 +232,10 @@ static int submit(st__pool *p, job j)
 		if (N(p) + p->nstage >= p->cap)
 			return -1;
 		p->stage[p->nstage++] = j;
+		/* A full stage mid-pass: queued, but the wake-up waits for
+		 * the kick, after the holder may have run them itself. */
 		if (p->nstage == STAGE_MAX)
-			stage_flush(p);
+			stage_move(p, false);
 		return 0;
 	}
 	int rc = -1;
@@ -272,14 +277,14 @@ void st__pool_release(st__pool *p)
 {
 	if (held != p)
 		return;
-	if (p->nstage) {
-		pthread_mutex_lock(&p->mu);
-		for (size_t i = 0; i < p->nstage; i++)
-			ring_push(p, p->stage[i]);
-		p->nstage = 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->nstage; i++)
+		ring_push(p, p->stage[i]);
+	if (p->nstage)
 		p->unwoken = true;
-		pthread_mutex_unlock(&p->mu);
-	}
+	p->nstage = 0;
+	p->turn = true;
+	pthread_mutex_unlock(&p->mu);
 	held = NULL;
 }
 
@@ -306,9 +311,7 @@ bool st__pool_run_one(st__pool *p)
 	is_worker = was_worker;
 	if (worker_arena)
 		st_arena_reset(worker_arena);
-	pthread_mutex_lock(&p->mu);
-	p->running_else--;
-	pthread_mutex_unlock(&p->mu);
+	p->running_else--; /* atomic: no lock for it */
 	return true;
 }
 
@@ -328,14 +331,16 @@ bool st__pool_kick(st__pool *p)
 	if (held != p)
 		return false;
 	if (p->nstage)
-		stage_flush(p);
+		stage_move(p, true);
 	if (!N(p))
 		return false;
 	pthread_mutex_lock(&p->mu);
-	bool wake;
-	if (p->unwoken && N(p) && !p->ring[p->head].quick) {
-		/* Queued by st__pool_release, and not for st__pool_run_one:
-		 * wake for them as stage_flush would have. */
+	bool wake, turn = p->turn;
+	p->turn = false;
+	if (p->unwoken && N(p) && (!turn || !p->ring[p->head].quick)) {
+		/* Queued without a wake-up, and not for st__pool_run_one (no
+		 * turn ran, or what waits first is not quick): wake for them
+		 * now. Quick jobs left after a turn wait for the next. */
 		p->unwoken = false;
 		wake = want_wake(p);
 	} else {
