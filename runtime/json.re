@@ -283,10 +283,26 @@ static int value_end(st_json *j, st_verr *e)
 	}
 }
 
+/* Consumes the next byte when it is `c`. Compact JSON's punctuation and
+ * quotes so skip lex's bounds-checked dispatch; anything else (whitespace
+ * first, an error) is left to lex, which tells it apart as before. */
+static inline bool take(st_json *j, char c)
+{
+	if (j->cur < j->end && *j->cur == c) {
+		j->cur++;
+		return true;
+	}
+	return false;
+}
+
 /* The next token, which must be able to start a value: a token that cannot
  * ('}', ',', the end...) is a syntax error rather than a wrong type. */
 static int value_tok(st_json *j, tok *t, st_verr *e)
 {
+	if (take(j, '"')) {
+		*t = (tok){ TK_STR, j->cur - 1, 1 };
+		return TK_STR;
+	}
 	switch (lex(j, t)) {
 	case TK_LBRACE: case TK_LBRACK: case TK_STR:
 		return t->kind;
@@ -341,24 +357,31 @@ static int obj_key(st_json *j, st_arena *a, st_str *key, st_verr *e)
 {
 	bool first = at_first(j, '{');
 	tok t;
+	/* `"` first, or `,"` after a member: the usual, without lex. */
+	if (first && take(j, '"'))
+		goto key;
+	if (!first && take(j, ',')) {
+		if (take(j, '"'))
+			goto key;
+		lex(j, &t);
+		goto after_comma;
+	}
 	lex(j, &t);
-	if (t.kind == TK_RBRACE && first) {
+	if (t.kind == TK_RBRACE) {
 		j->depth--;
 		return 0;
 	}
 	if (!first) {
-		if (t.kind == TK_RBRACE) {
-			j->depth--;
-			return 0;
-		}
 		if (t.kind != TK_COMMA)
 			return t.kind == TK_EOF ? unexpected(j, &t, e)
 			       : syntax_error(j, t.p, "expected ',' or '}'", e);
 		lex(j, &t);
 	}
+after_comma:
 	if (t.kind != TK_STR)
 		return t.kind == TK_EOF ? unexpected(j, &t, e)
 		       : syntax_error(j, t.p, "expected a string key", e);
+key:;
 	strscan s;
 	if (lex_str(j, &s, e) < 0)
 		return -1;
@@ -368,7 +391,7 @@ static int obj_key(st_json *j, st_arena *a, st_str *key, st_verr *e)
 		else if (str_copy(&s, a, key, e) < 0)
 			return -1;
 	}
-	if (lex(j, &t) != TK_COLON)
+	if (!take(j, ':') && lex(j, &t) != TK_COLON)
 		return t.kind == TK_EOF ? unexpected(j, &t, e)
 		       : syntax_error(j, t.p, "expected ':'", e);
 	return 1;
