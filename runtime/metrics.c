@@ -195,7 +195,7 @@ void st__metrics_render(st_buf *b)
 		{ "streamer_frames_too_large_total", "Connections closed (1009) for a frame over the limit." },
 		{ "streamer_slow_readers_dropped_total", "Connections dropped because their outbound queue was full." },
 		{ "streamer_pool_full_total", "Requests refused because the handler pool was full." },
-		{ "streamer_loop_takeovers_total", "Times a job run on the event loop's thread outlasted its turn and the standby thread took the loop over." },
+		{ "streamer_loop_takeovers_total", "Times a turn of jobs on the event loop's thread ran 2 ms late (a slow job, or the thread preempted) and the standby thread took the loop over." },
 	};
 	for (int i = 0; i < ST__C_N; i++)
 		st_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", evs[i].name,
