@@ -155,6 +155,10 @@ static struct {
 
 /* This thread runs the loop now: it owns every connection and lws. */
 static _Thread_local bool on_loop;
+/* This thread runs a turn of the loop's jobs (run_inline): their messages
+ * to a connection wait in turn_out, without a lock, for the turn's end. */
+static _Thread_local bool in_turn;
+static _Thread_local obox turn_out;
 
 static int64_t mono_ns(void)
 {
@@ -176,6 +180,8 @@ static unsigned hash_id(const char *s)
 }
 
 /* Caller holds conn_mu. */
+/* The loop changes the table (under conn_mu, for the other threads'
+ * reads) and reads it without the lock; other threads hold conn_mu. */
 static conn *conn_find(const char *id)
 {
 	for (conn *c = S.buckets[hash_id(id)]; c; c = c->hnext)
@@ -320,9 +326,7 @@ static void conn_enqueue(conn *c, st__msg *m)
 static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
 {
 	if (k == ST__TO_CONN) {
-		pthread_mutex_lock(&S.conn_mu);
 		conn *c = conn_find(a);
-		pthread_mutex_unlock(&S.conn_mu);
 		if (c)
 			conn_enqueue(c, m);
 		return;
@@ -350,9 +354,7 @@ static void deliver(st__target_kind k, const char *a, const char *b, st__msg *m)
  * ev->percentage may be changed. */
 static void deliver_event(st__event *ev, st__msg *m, bool strings)
 {
-	pthread_mutex_lock(&S.conn_mu);
 	conn *c = conn_find(ev->connection_id);
-	pthread_mutex_unlock(&S.conn_mu);
 	if (!c || c->dead || !c->established)
 		return;
 	double pct = ev->percentage;
@@ -459,6 +461,22 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 	}
 	obox_item it = { k, m, NULL, NULL, false, "" };
 	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
+	if (in_turn && k == ST__TO_CONN && al < sizeof it.id) {
+		if (turn_out.n == turn_out.cap) {
+			size_t cap = turn_out.cap ? turn_out.cap * 2 : 64;
+			obox_item *v = realloc(turn_out.v, cap * sizeof *v);
+			if (v) {
+				turn_out.v = v;
+				turn_out.cap = cap;
+			}
+		}
+		if (turn_out.n < turn_out.cap) {
+			memcpy(it.id, a, al);
+			it.id[al] = '\0';
+			turn_out.v[turn_out.n++] = it;
+			return 0;
+		}
+	}
 	if (k == ST__TO_CONN && al < sizeof it.id) {
 		memcpy(it.id, a, al);
 		it.id[al] = '\0';
@@ -1208,9 +1226,10 @@ int st__server_port(void)
  * of the standby per TAKEOVER_NS of activity.
  *
  * While the loop is FREE no thread may touch lws or a connection, so the
- * jobs' answers go through the outbox (on_loop is false), with in_pass
- * set: whoever holds the loop next drains it. While the standby is not
- * ready (it runs a late job), every job goes to the workers as before.
+ * jobs' answers wait in the thread's turn_out (st__server_post) until the
+ * turn ends: delivered then, or, if the standby took the loop meanwhile,
+ * posted to it through the outbox. While the standby is not ready (it runs
+ * a late job), every job goes to the workers as before.
  */
 
 static void alarm_ring_in(int64_t ns)
@@ -1240,6 +1259,7 @@ static int run_inline(void)
 	if (!atomic_exchange(&S.alarm_set, true))
 		alarm_ring_in(TAKEOVER_NS);
 	int64_t until = t + TAKEOVER_NS / 2;
+	in_turn = true;
 	int n = 0;
 	bool cut = false; /* time is up: the rest wait for the next turn */
 	while (st__pool_run_one(S.pool)) {
@@ -1253,12 +1273,26 @@ static int run_inline(void)
 			break;
 		}
 	}
+	in_turn = false;
 	if (n && st__log_enabled(ST__LOG_DEBUG))
 		st__log(ST__LOG_DEBUG, NULL, "jobs run on the loop's thread", "jobs=%d", n);
 	int free_ = LOOP_FREE;
-	if (!atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD))
+	bool kept = atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD);
+	/* The turn's messages, in order: delivered now, or posted to the
+	 * thread that took the loop. */
+	on_loop = kept;
+	for (size_t i = 0; i < turn_out.n; i++) {
+		obox_item *it = &turn_out.v[i];
+		if (kept) {
+			deliver(it->kind, it->id, "", it->m);
+			st__msg_unref(it->m);
+		} else {
+			outbox_put(*it);
+		}
+	}
+	turn_out.n = 0;
+	if (!kept)
 		return -1;
-	on_loop = true;
 	st__pool_hold(S.pool, true);
 	return cut && st__pool_queued(S.pool);
 }
@@ -1351,6 +1385,8 @@ static void *loop_role(void *lead_first)
 	}
 	if (S.pool)
 		st__pool_thread_end();
+	free(turn_out.v);
+	turn_out = (obox){ NULL, 0, 0 };
 	return NULL;
 }
 
