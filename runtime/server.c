@@ -35,7 +35,6 @@
 #define ANCHOR_US (3650LL * 86400 * LWS_US_PER_SEC) /* see S.anchor */
 #define TAKEOVER_NS 2000000     /* when the standby takes the loop over */
 
-enum { LOOP_HELD, LOOP_FREE }; /* S.loop_state */
 
 typedef struct conn {
 	struct lws *wsi;
@@ -120,8 +119,9 @@ static struct {
 	pthread_t standby;
 	bool standby_started;
 	int takeover_fd;           /* a timerfd: the standby's alarm */
-	atomic_int loop_state;     /* LOOP_HELD, or LOOP_FREE for the taking */
-	_Atomic int64_t free_ns;   /* when the loop was last made FREE */
+	/* 0: a thread runs the loop; else the loop is free for the taking,
+	 * and this is when its turn began (monotonic ns, odd: never 0). */
+	_Atomic int64_t loop_free;
 	atomic_bool alarm_set;     /* the alarm will ring */
 	atomic_bool standby_ready; /* a thread stands by */
 	atomic_bool loop_ended;    /* the standby returns */
@@ -155,10 +155,6 @@ static struct {
 
 /* This thread runs the loop now: it owns every connection and lws. */
 static _Thread_local bool on_loop;
-/* This thread runs a turn of the loop's jobs (run_inline): their messages
- * to a connection wait in turn_out, without a lock, for the turn's end. */
-static _Thread_local bool in_turn;
-static _Thread_local obox turn_out;
 
 static int64_t mono_ns(void)
 {
@@ -461,22 +457,6 @@ int st__server_post(st__target_kind k, const char *a, const char *b, st__msg *m)
 	}
 	obox_item it = { k, m, NULL, NULL, false, "" };
 	size_t al = strnlen(a, 63), bl = b ? strnlen(b, ST__CLAIM_MAX) : 0;
-	if (in_turn && k == ST__TO_CONN && al < sizeof it.id) {
-		if (turn_out.n == turn_out.cap) {
-			size_t cap = turn_out.cap ? turn_out.cap * 2 : 64;
-			obox_item *v = realloc(turn_out.v, cap * sizeof *v);
-			if (v) {
-				turn_out.v = v;
-				turn_out.cap = cap;
-			}
-		}
-		if (turn_out.n < turn_out.cap) {
-			memcpy(it.id, a, al);
-			it.id[al] = '\0';
-			turn_out.v[turn_out.n++] = it;
-			return 0;
-		}
-	}
 	if (k == ST__TO_CONN && al < sizeof it.id) {
 		memcpy(it.id, a, al);
 		it.id[al] = '\0';
@@ -1208,9 +1188,10 @@ int st__server_port(void)
  * (bench/results.md). So the thread that runs the loop runs the quick jobs
  * its pass queued (actions declared at most 10 ms: router.c) itself, after
  * the pass, while a second thread stands by to take the loop over should
- * one of them be slow. For the turn, the loop is marked LOOP_FREE: if the
- * standby's alarm (a timerfd) rings TAKEOVER_NS after that and the turn is
- * still on, the standby takes the loop (LOOP_FREE -> LOOP_HELD) and serves
+ * one of them be slow. For the turn, the loop is marked free (loop_free
+ * holds when the turn began): if the standby's alarm (a timerfd) rings
+ * TAKEOVER_NS after that and the turn is still on, the standby takes the
+ * loop (an exchange of that very turn's value for 0) and serves
  * the connections while the late job finishes on the other thread, which
  * then stands by in turn. A job declared quick that is not holds the loop
  * up for TAKEOVER_NS at most; jobs declared slower go to the workers and
@@ -1220,24 +1201,26 @@ int st__server_port(void)
  *
  * The alarm is set lazily: a turn sets it only if it is not set already,
  * and the standby, woken, sets it again for the turn then running, if any
- * (it compares free_ns). Setting a timer due within the next scheduler tick
+ * (it compares loop_free). Setting a timer due within the next scheduler tick
  * costs about 7 us here (the host's timer is reprogrammed); so instead of
  * two timerfd calls per turn, the loop pays about one call and one wake-up
  * of the standby per TAKEOVER_NS of activity.
  *
- * While the loop is FREE no thread may touch lws or a connection, so the
- * jobs' answers wait in the thread's turn_out (st__server_post) until the
- * turn ends: delivered then, or, if the standby took the loop meanwhile,
- * posted to it through the outbox. While the standby is not ready (it runs
- * a late job), every job goes to the workers as before.
+ * While the loop is free no thread may touch lws or a connection, so the
+ * jobs' answers go through the outbox (on_loop is false), with in_pass
+ * set: whoever holds the loop next drains it, without a wake-up. While the
+ * standby is not ready (it runs a late job), every job goes to the workers
+ * as before.
  */
 
 static void alarm_ring_in(int64_t ns)
 {
 	struct itimerspec it = { .it_value = { ns / 1000000000, ns % 1000000000 } };
-	if (timerfd_settime(S.takeover_fd, 0, &it, NULL) < 0)
+	if (timerfd_settime(S.takeover_fd, 0, &it, NULL) < 0) {
 		st__log_warn("the loop's standby alarm failed", "error=%s",
 			     strerror(errno));
+		atomic_store(&S.alarm_set, false); /* the next turn tries again */
+	}
 }
 
 /* Runs the jobs the pass queued, for TAKEOVER_NS / 2 at most: -1 when
@@ -1251,20 +1234,18 @@ static int run_inline(void)
 	st__pool_release(S.pool);
 	atomic_store(&S.in_pass, true);
 	on_loop = false;
-	int64_t t = mono_ns();
-	atomic_store(&S.free_ns, t);
-	atomic_store(&S.loop_state, LOOP_FREE);
+	int64_t t = mono_ns(), turn = t | 1;
+	atomic_store(&S.loop_free, turn);
 	/* An alarm already set rings early for this turn: the standby then
 	 * sets it again (stand_by). The exchange pairs with its store. */
 	if (!atomic_exchange(&S.alarm_set, true))
 		alarm_ring_in(TAKEOVER_NS);
 	int64_t until = t + TAKEOVER_NS / 2;
-	in_turn = true;
 	int n = 0;
 	bool cut = false; /* time is up: the rest wait for the next turn */
 	while (st__pool_run_one(S.pool)) {
 		n++;
-		if (atomic_load_explicit(&S.loop_state, memory_order_relaxed) != LOOP_FREE)
+		if (atomic_load_explicit(&S.loop_free, memory_order_relaxed) != turn)
 			break;
 		/* The clock, every 8 jobs: a read costs as much as a
 		 * tenth of an echo, and the alarm bounds the rest. */
@@ -1273,26 +1254,11 @@ static int run_inline(void)
 			break;
 		}
 	}
-	in_turn = false;
 	if (n && st__log_enabled(ST__LOG_DEBUG))
 		st__log(ST__LOG_DEBUG, NULL, "jobs run on the loop's thread", "jobs=%d", n);
-	int free_ = LOOP_FREE;
-	bool kept = atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD);
-	/* The turn's messages, in order: delivered now, or posted to the
-	 * thread that took the loop. */
-	on_loop = kept;
-	for (size_t i = 0; i < turn_out.n; i++) {
-		obox_item *it = &turn_out.v[i];
-		if (kept) {
-			deliver(it->kind, it->id, "", it->m);
-			st__msg_unref(it->m);
-		} else {
-			outbox_put(*it);
-		}
-	}
-	turn_out.n = 0;
-	if (!kept)
+	if (!atomic_compare_exchange_strong(&S.loop_free, &turn, 0))
 		return -1;
+	on_loop = true;
 	st__pool_hold(S.pool, true);
 	return cut && st__pool_queued(S.pool);
 }
@@ -1343,24 +1309,28 @@ static bool stand_by(void)
 		if (atomic_load(&S.loop_ended))
 			break;
 		/* Before reading the state: run_inline either sees this and
-		 * sets the alarm, or made the loop FREE before it, seen here. */
+		 * sets the alarm, or made the loop free before it, seen here. */
 		atomic_store(&S.alarm_set, false);
-		if (atomic_load(&S.loop_state) != LOOP_FREE)
+		int64_t turn = atomic_load(&S.loop_free);
+		if (!turn)
 			continue; /* the loop's turn ended in time */
-		int64_t due = atomic_load(&S.free_ns) + TAKEOVER_NS, now = mono_ns();
+		int64_t due = turn + TAKEOVER_NS, now = mono_ns();
 		if (now < due) { /* a later turn than the alarm's */
 			if (!atomic_exchange(&S.alarm_set, true))
 				alarm_ring_in(due - now);
 			continue;
 		}
-		int free_ = LOOP_FREE;
-		if (atomic_compare_exchange_strong(&S.loop_state, &free_, LOOP_HELD)) {
-			atomic_store(&S.standby_ready, false);
+		/* Not ready from before the exchange: the late thread, once
+		 * it sees the loop taken, stands by and says it is. The
+		 * exchange takes that turn only, not one begun since. */
+		atomic_store(&S.standby_ready, false);
+		if (atomic_compare_exchange_strong(&S.loop_free, &turn, 0)) {
 			st__metrics_count(ST__C_LOOP_TAKEOVERS);
 			st__log(ST__LOG_DEBUG, NULL, "a turn ran late (a slow job, or its thread "
 				"preempted): the standby took the loop", NULL);
 			return true;
 		}
+		atomic_store(&S.standby_ready, true);
 	}
 	atomic_store(&S.standby_ready, false);
 	return false;
@@ -1385,14 +1355,12 @@ static void *loop_role(void *lead_first)
 	}
 	if (S.pool)
 		st__pool_thread_end();
-	free(turn_out.v);
-	turn_out = (obox){ NULL, 0, 0 };
 	return NULL;
 }
 
 int st__server_run(void)
 {
-	atomic_store(&S.loop_state, LOOP_HELD);
+	atomic_store(&S.loop_free, 0);
 	S.takeover_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	int rc = S.takeover_fd < 0 ? errno
 		 : pthread_create(&S.standby, NULL, loop_role, NULL);

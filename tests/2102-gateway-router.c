@@ -227,7 +227,14 @@ int main(void)
 	/* One declared quick (10ms) that runs late: the loop's thread runs
 	 * it, and the standby thread takes the loop over (server.c,
 	 * run_inline), so the loop still answers at once. */
+	wsc_send_text(&c, "{\"id\":\"before\",\"action\":\"echo\",\"payload\":{\"message\":\"b\"}}");
 	wsc_send_text(&c, "{\"id\":\"stall\",\"action\":\"stall\",\"payload\":{\"ms\":1500}}");
+	r = wsc_recv_text(&c, 1000);
+	j = r ? json_loads(r, 0, NULL) : NULL;
+	is(str(j, "id"), "before", "a quick request just before it is answered at once"
+	   " (not held for the late one's turn)");
+	json_decref(j);
+	free(r);
 	j = ask(&c, "{\"type\":\"ping\",\"id\":\"p2\"}");
 	is(str(j, "type"), "pong", "a ping sent after a late quick request is answered first");
 	json_decref(j);
