@@ -88,6 +88,17 @@ static void ring_push(st__pool *p, job j)
 }
 
 
+/* Takes the oldest job. Caller holds mu and checked there is one. */
+static job ring_pop(st__pool *p)
+{
+	job j = p->ring[p->head];
+	p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
+	N_SET(p, N(p) - 1);
+	if (N(p)) /* the queue moves on */
+		p->moved_ns = mono_ns();
+	return j;
+}
+
 /* The pool this thread holds (st__pool_hold): its submits are staged. */
 static _Thread_local st__pool *held;
 
@@ -126,12 +137,8 @@ static void *pool_main(void *arg)
 		}
 		if (N(p) == 0) /* stopping, and nothing left */
 			break;
-		job j = p->ring[p->head];
-		p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
-		N_SET(p, N(p) - 1);
+		job j = ring_pop(p);
 		p->running++;
-		if (N(p))
-			p->moved_ns = mono_ns();
 		pthread_mutex_unlock(&p->mu);
 		j.fn(j.arg);
 		if (worker_arena)
@@ -297,12 +304,8 @@ bool st__pool_run_one(st__pool *p)
 		pthread_mutex_unlock(&p->mu);
 		return false;
 	}
-	job j = p->ring[p->head];
-	p->head = p->head + 1 == RING(p) ? 0 : p->head + 1;
-	N_SET(p, N(p) - 1);
+	job j = ring_pop(p);
 	p->running_else++;
-	if (N(p))
-		p->moved_ns = mono_ns();
 	pthread_mutex_unlock(&p->mu);
 	/* A job here gets an arena like on a worker (st__pool_arena). */
 	bool was_worker = is_worker;
