@@ -36,6 +36,30 @@ static const char *str(json_t *j, const char *path)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The next message, parsed; NULL after `ms` without one. */
+static json_t *next_json(wsc *w, int ms)
+{
+	char *r = wsc_recv_text(w, ms);
+	json_t *j = r ? json_loads(r, 0, NULL) : NULL;
+	free(r);
+	return j;
+}
+
+/* A request `id` that takes 1.5 s was just sent: a ping and an echo sent
+ * after it are answered first, then its own answer arrives. */
+static void overtaken(const char *id, const char *what)
+{
+	json_t *j = ask(&c, "{\"type\":\"ping\"}");
+	is(str(j, "type"), "pong", "a ping sent after %s is answered first", what);
+	json_decref(j);
+	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"fast\"}}");
+	is(str(j, "data.message"), "fast", "  and so is a quick request meanwhile");
+	json_decref(j);
+	j = next_json(&c, 5000);
+	is(str(j, "id"), id, "  then the %s answer arrives", id);
+	json_decref(j);
+}
+
 /* Sends msg; checks the answer is an error with `code` (and `field`). */
 static void expect_error(const char *msg, const char *code, const char *field,
 			 const char *name)
@@ -210,17 +234,7 @@ int main(void)
 
 	/* A slow handler runs on the pool: the loop keeps answering. */
 	wsc_send_text(&c, "{\"id\":\"slow\",\"action\":\"sleep\",\"payload\":{\"ms\":1500}}");
-	j = ask(&c, "{\"type\":\"ping\",\"id\":\"p\"}");
-	is(str(j, "type"), "pong", "a ping sent after a slow request is answered first");
-	json_decref(j);
-	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"fast\"}}");
-	is(str(j, "data.message"), "fast", "and so is a fast request on the other thread");
-	json_decref(j);
-	r = wsc_recv_text(&c, 5000);
-	j = r ? json_loads(r, 0, NULL) : NULL;
-	is(str(j, "id"), "slow", "then the slow answer arrives");
-	json_decref(j);
-	free(r);
+	overtaken("slow", "a slow request");
 	ok(http_metric(s.port, "streamer_loop_takeovers_total") == 0,
 	   "an action declared slow ran on a worker: the loop was never taken over");
 
@@ -229,23 +243,11 @@ int main(void)
 	 * run_inline), so the loop still answers at once. */
 	wsc_send_text(&c, "{\"id\":\"before\",\"action\":\"echo\",\"payload\":{\"message\":\"b\"}}");
 	wsc_send_text(&c, "{\"id\":\"stall\",\"action\":\"stall\",\"payload\":{\"ms\":1500}}");
-	r = wsc_recv_text(&c, 1000);
-	j = r ? json_loads(r, 0, NULL) : NULL;
+	j = next_json(&c, 1000);
 	is(str(j, "id"), "before", "a quick request just before it is answered at once"
 	   " (not held for the late one's turn)");
 	json_decref(j);
-	free(r);
-	j = ask(&c, "{\"type\":\"ping\",\"id\":\"p2\"}");
-	is(str(j, "type"), "pong", "a ping sent after a late quick request is answered first");
-	json_decref(j);
-	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"fast again\"}}");
-	is(str(j, "data.message"), "fast again", "and so is a quick request meanwhile");
-	json_decref(j);
-	r = wsc_recv_text(&c, 5000);
-	j = r ? json_loads(r, 0, NULL) : NULL;
-	is(str(j, "id"), "stall", "then the late answer arrives");
-	json_decref(j);
-	free(r);
+	overtaken("stall", "a late quick request");
 	ok(http_metric(s.port, "streamer_loop_takeovers_total") >= 1,
 	   "  the standby took the loop over (streamer_loop_takeovers_total)");
 	j = ask(&c, "{\"action\":\"echo\",\"payload\":{\"message\":\"after\"}}");
